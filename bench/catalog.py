@@ -1,0 +1,64 @@
+"""What `bench list` shows: registered models, datasets, grids and metrics with their facts."""
+
+from __future__ import annotations
+
+from bench.errors import BenchError
+
+
+def _models() -> tuple[str, list[str], list[list[str]]]:
+    from bench.datasets import DATASETS
+    from bench.models import MODELS
+
+    info = DATASETS.get("digits")(DATASETS.get("digits").Args()).info()
+    rows = []
+    for name, family in MODELS.items():
+        z = family.default_latent_size if family.uses_latent else None
+        model = family(family.Config(), info, z)
+        rows.append([name, family.family, f"{model.num_parameters():,}", str(z or "-"), family.paper])
+    return "models (parameters on digits 28x28x1 at the default latent size)", \
+        ["model", "family", "parameters", "default latent", "follows"], rows
+
+
+def _datasets() -> tuple[str, list[str], list[list[str]]]:
+    from bench.datasets import DATASETS
+
+    rows = []
+    for name, cls in DATASETS.items():
+        i = cls(cls.Args()).info()
+        splits = ", ".join(f"{k} {v:,}" for k, v in i.splits.items())
+        labels = f"{i.num_classes} classes" if i.num_classes else "unlabeled"
+        if i.factors:
+            labels += "; factors " + ", ".join(i.factors)
+        rows.append([name, f"{i.resolution}x{i.resolution}x{i.channels}", labels, splits, i.source, i.licence])
+    return "datasets", ["dataset", "resolution", "labels", "splits", "source", "licence"], rows
+
+
+def _grids() -> tuple[str, list[str], list[list[str]]]:
+    from bench.grid import builtin_grids, load_grid
+
+    rows = []
+    for name, desc in builtin_grids().items():
+        try:
+            n = str(len(load_grid(name).cells))
+        except BenchError:
+            n = "?"
+        rows.append([name, n, desc])
+    return "built-in grids (bench run --grid NAME)", ["grid", "cells", "description"], rows
+
+
+METRICS = [
+    ["fd_<extractor>", "Frechet distance between feature Gaussians of generated and real test images",
+     "lower", "torch-fidelity"],
+    ["kid_<extractor>", "kernel (MMD, cubic polynomial) distance of the same features, mean ± std over subsets",
+     "lower", "torch-fidelity"],
+    ["coverage_<extractor>", "share of classes the dataset's classifier finds among samples (>= 10% of fair share)",
+     "higher", "bench"],
+    ["class_kl_<extractor>", "KL(generated class histogram || real class histogram), nats", "lower", "bench"],
+]
+
+
+def listing(what: str) -> tuple[str, list[str], list[list[str]]]:
+    if what == "metrics":
+        return ("metrics (<extractor> is the domain classifier's dataset, e.g. fd_digits; never called FID)",
+                ["metric", "what", "better", "computed by"], METRICS)
+    return {"models": _models, "datasets": _datasets, "grids": _grids}[what]()

@@ -1,0 +1,53 @@
+"""What every dataset hands the harness: whole splits as one uint8 tensor, plus what users choose by.
+
+Small datasets live in memory as a single uint8 NCHW tensor so batches are slices, not DataLoader
+iterations; conversion to float and normalisation happen on the batch, on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts a user chooses a dataset by; shown by `bench list datasets`."""
+
+    name: str
+    resolution: int
+    channels: int
+    num_classes: int  # classes of the primary label; 0 when unlabeled
+    splits: dict[str, int]  # split name -> number of images
+    source: str
+    licence: str
+    class_names: tuple[str, ...] = ()
+    # Extra discrete labels (for example dSprites' latent factors): name -> number of values.
+    factors: dict[str, int] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class ImageSplit:
+    """One split held in memory.
+
+    images:  uint8 tensor (N, C, H, W), values 0..255.
+    labels:  int64 tensor (N,) with the primary class, or None when unlabeled.
+    factors: int64 tensor (N, F) of extra discrete labels in `DatasetInfo.factors` order, or None.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    factors: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} {tuple(self.images.shape)}")
+        n = self.images.shape[0]
+        for name, t in (("labels", self.labels), ("factors", self.factors)):
+            if t is not None and t.shape[0] != n:
+                raise ValueError(f"{name} has {t.shape[0]} rows for {n} images")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]

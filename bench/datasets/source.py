@@ -1,0 +1,54 @@
+"""The dataset contract: a registered class that describes itself and loads splits as uint8 tensors."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from bench.config import StrictModel
+from bench.datasets.base import DatasetInfo, ImageSplit
+from bench.registry import Registry
+
+
+class NoArgs(StrictModel):
+    pass
+
+
+def cache_root() -> Path:
+    """BENCH_CACHE, else ~/.cache/bench: derived data (generated datasets, classifiers, statistics)."""
+    return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+
+
+@dataclass(frozen=True)
+class DataContext:
+    """Where data lives; datasets that download read `data_root`, generated ones write to `cache_dir`."""
+
+    data_root: Path | None = None
+    cache_dir: Path = Path()
+    download: bool = False
+
+    @classmethod
+    def from_env(cls) -> DataContext:
+        root = os.environ.get("BENCH_DATA")
+        return cls(data_root=Path(root) if root else None, cache_dir=cache_root() / "data")
+
+
+class DatasetSource(ABC):
+    """A dataset family; instances are bound to the validated arguments a grid gave it."""
+
+    Args: ClassVar[type[StrictModel]] = NoArgs
+
+    def __init__(self, args: StrictModel) -> None:
+        self.args = args
+
+    @abstractmethod
+    def info(self) -> DatasetInfo: ...
+
+    @abstractmethod
+    def load(self, split: str, ctx: DataContext) -> ImageSplit: ...
+
+
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset")

@@ -1,0 +1,1 @@
+"""Evaluation: feature extractors, torch-fidelity metrics, and the per-cell evaluation."""

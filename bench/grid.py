@@ -1,0 +1,211 @@
+"""Grid files: load YAML, validate every key, expand to cells with stable ids.
+
+A grid is a product of models x datasets x latent sizes x seeds. Real studies are unions of such
+products with different budgets, so a grid may list `blocks`; top-level keys are defaults that every
+block inherits and may override (train and eval settings merge key by key).
+
+    name: quick
+    train: {steps: 1500, batch_size: 64}
+    eval: {n_samples: 1000}
+    blocks:
+      - models: [mlp_vae, {dcgan: {ngf: 32}}]
+        datasets: [digits]
+        latent_sizes: [8, 32]
+        seeds: [0, 1]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import CellConfig, EvalConfig, TrainConfig, validate
+from bench.errors import BenchError
+
+AXES = ("models", "datasets", "latent_sizes", "seeds")
+BLOCK_KEYS = (*AXES, "train", "eval")
+GRID_KEYS = ("name", "description", "blocks", *BLOCK_KEYS)
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    description: str
+    cells: list[CellConfig]
+    source: str
+
+
+def builtin_grids() -> dict[str, str]:
+    """Built-in grid name -> its one-line description."""
+    out = {}
+    for entry in sorted(resources.files("bench.grids").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            raw = yaml.safe_load(entry.read_text())
+            out[entry.name[: -len(".yaml")]] = str(raw.get("description", ""))
+    return out
+
+
+def read_grid_file(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw mapping of a built-in grid name or a YAML file path, and where it came from."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.exists():
+        if not path.is_file():
+            raise BenchError(f"--grid: file {name_or_path!r} does not exist")
+        text, source = path.read_text(), str(path)
+    else:
+        builtin = resources.files("bench.grids") / f"{name_or_path}.yaml"
+        if not builtin.is_file():
+            raise BenchError(
+                f"--grid: {name_or_path!r} is neither a built-in grid nor a file; "
+                f"built-in: {', '.join(builtin_grids())}"
+            )
+        text, source = builtin.read_text(), f"grid {name_or_path}"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BenchError(f"{source}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise BenchError(f"{source}: a grid must be a mapping of keys, got {type(raw).__name__}")
+    return raw, source
+
+
+def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise BenchError(f"{where}.{key}: unknown key; allowed: {', '.join(allowed)}")
+
+
+def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """`[a, {b: {arg: 1}}]` -> [(a, {}), (b, {arg: 1})]."""
+    if not isinstance(value, list) or not value:
+        raise BenchError(f"{where}: expected a non-empty list, got {value!r}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            out.append((item, {}))
+        elif isinstance(item, dict) and len(item) == 1:
+            (name, args), = item.items()
+            if not isinstance(name, str) or not isinstance(args, dict | None):
+                raise BenchError(f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {item!r}")
+            out.append((name, args or {}))
+        else:
+            raise BenchError(f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {item!r}")
+    return out
+
+
+def _int_list(value: Any, where: str, positive: bool) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise BenchError(f"{where}: expected a non-empty list of integers, got {value!r}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise BenchError(f"{where}: expected integers, got {v!r}")
+        if positive and v <= 0:
+            raise BenchError(f"{where}: latent size must be a positive integer, got {v!r}")
+    return value
+
+
+def _merged(base: Any, override: Any, where: str) -> dict[str, Any]:
+    for name, part in (("", base), ("", override)):
+        if part is not None and not isinstance(part, dict):
+            raise BenchError(f"{where}{name}: expected a mapping of keys, got {part!r}")
+    return {**(base or {}), **(override or {})}
+
+
+def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Grid:
+    """Validate a raw grid mapping and expand it to cells; raises BenchError on the first problem."""
+    from bench.datasets import DATASETS
+    from bench.models import MODELS
+
+    _check_keys(raw, GRID_KEYS, source)
+    blocks = raw.get("blocks")
+    if blocks is None:
+        blocks = [{}]
+    elif not isinstance(blocks, list) or not blocks:
+        raise BenchError(f"{source}.blocks: expected a non-empty list of blocks, got {blocks!r}")
+    overrides = overrides or {}
+
+    cells: dict[str, CellConfig] = {}
+    for b, block in enumerate(blocks):
+        where = f"{source}.blocks[{b}]" if "blocks" in raw else source
+        if not isinstance(block, dict):
+            raise BenchError(f"{where}: expected a mapping of keys, got {block!r}")
+        _check_keys(block, BLOCK_KEYS, where)
+        spec = {k: block.get(k, raw.get(k)) for k in AXES}
+        for axis in ("models", "datasets"):
+            if spec[axis] is None:
+                raise BenchError(f"{where}.{axis}: required key is missing")
+        models = _named_entries(spec["models"], f"{where}.models")
+        datasets = _named_entries(spec["datasets"], f"{where}.datasets")
+        latents = _int_list(spec["latent_sizes"], f"{where}.latent_sizes", True) if spec["latent_sizes"] else None
+        seeds = _int_list(spec["seeds"] if spec["seeds"] is not None else [0], f"{where}.seeds", False)
+        train_raw = _merged(_merged(raw.get("train"), block.get("train"), f"{where}.train"),
+                            overrides.get("train"), f"{where}.train")
+        eval_raw = _merged(_merged(raw.get("eval"), block.get("eval"), f"{where}.eval"),
+                           overrides.get("eval"), f"{where}.eval")
+        train = validate(TrainConfig, train_raw, f"{where}.train")
+        evaluation = validate(EvalConfig, eval_raw, f"{where}.eval")
+
+        for (m, m_args), (d, d_args) in itertools.product(models, datasets):
+            family = MODELS.get(m, f"{where}.models")
+            source_cls = DATASETS.get(d, f"{where}.datasets")
+            m_cfg = validate(family.Config, m_args, f"{where}.models.{m}")
+            d_cfg = validate(source_cls.Args, d_args, f"{where}.datasets.{d}")
+            info = source_cls(d_cfg).info()
+            sizes = (latents or [family.default_latent_size]) if family.uses_latent else [None]
+            for z, seed in itertools.product(sizes, seeds):
+                family.check(m_cfg, info, z, where=f"{where}: {m} on {d}")
+                _check_eval(evaluation, info, f"{where}.eval")
+                cell = CellConfig(
+                    model=m, model_args=m_cfg.model_dump(mode="json"),
+                    dataset=d, dataset_args=d_cfg.model_dump(mode="json"),
+                    latent_size=z, seed=seed, train=train, eval=evaluation,
+                )
+                cells.setdefault(cell.cell_id, cell)
+    name = raw.get("name", Path(source).stem)
+    return Grid(name=str(name), description=str(raw.get("description", "")), cells=list(cells.values()),
+                source=source)
+
+
+def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
+    if ev.split not in info.splits:
+        raise BenchError(f"{where}.split: {ev.split!r} is not a split of {info.name}; allowed: "
+                         f"{', '.join(info.splits)}")
+    available = info.splits[ev.split]
+    n_real = ev.n_real or available
+    if n_real > available:
+        raise BenchError(f"{where}.n_real: {n_real} exceeds the {available} images of {info.name}/{ev.split}")
+    if "kid" in ev.metrics and ev.kid_subset_size > min(ev.n_samples, n_real):
+        raise BenchError(
+            f"{where}.kid_subset_size: {ev.kid_subset_size} is larger than the {min(ev.n_samples, n_real)} "
+            f"images available (n_samples={ev.n_samples}, real={n_real}); lower kid_subset_size or raise N"
+        )
+    if ev.extractor == "auto" and info.num_classes == 0 and set(ev.metrics) & {"fd", "kid", "coverage"}:
+        raise BenchError(f"{where}.extractor: {info.name} has no labels to train a domain classifier on; "
+                         "name another extractor")
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """`--set train.steps=10 --set eval.n_samples=200` -> nested overrides (values parsed as YAML)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, dot, field = key.partition(".")
+        if not sep or not dot or section not in ("train", "eval") or not field:
+            raise BenchError(f"--set: expected train.KEY=VALUE or eval.KEY=VALUE, got {pair!r}")
+        try:
+            out.setdefault(section, {})[field] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise BenchError(f"--set: cannot parse the value in {pair!r}") from None
+    return out
+
+
+def load_grid(name_or_path: str, sets: list[str] | None = None) -> Grid:
+    raw, source = read_grid_file(name_or_path)
+    return expand(raw, source, parse_sets(sets or []))

@@ -1,0 +1,1 @@
+"""Result files of cells: atomic writes, states, and the leaderboard built from them."""

@@ -1,0 +1,66 @@
+"""The pictures a user looks at first: a sample grid and the loss curves."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid
+
+from bench.results.store import atomic_write
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """images: float NCHW in [-1, 1]; written atomically as PNG."""
+    from PIL import Image
+
+    grid = make_grid((images.detach().float().cpu().clamp(-1, 1) + 1) / 2, nrow=nrow, padding=2, pad_value=1.0)
+    array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    img = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    atomic_write(path, lambda f: img.save(f, format="PNG"), binary=True)
+
+
+def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            for k, v in row.items():
+                if k != "step":
+                    series[k].append((row["step"], v))
+    return dict(series)
+
+
+def plot_losses(metrics_path: Path, out: Path, title: str) -> None:
+    """One panel per logged value, raw and smoothed over a window of ~2% of the run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = read_metrics(metrics_path)
+    if not series:
+        return
+    keys = sorted(series)
+    cols = min(3, len(keys))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        steps = torch.tensor([s for s, _ in series[key]], dtype=torch.float64)
+        vals = torch.tensor([v for _, v in series[key]], dtype=torch.float64)
+        ax.plot(steps, vals, lw=0.5, alpha=0.35, color="C0")
+        w = max(1, len(vals) // 50)
+        if w > 1:
+            smooth = torch.nn.functional.avg_pool1d(vals.view(1, 1, -1), w, stride=1).view(-1)
+            ax.plot(steps[w - 1 :], smooth, lw=1.2, color="C0")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
+    plt.close(fig)

@@ -1,0 +1,73 @@
+"""Each cell's state, read from its folder: pending, running, interrupted, done, failed, diverged."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.results import store
+
+
+@dataclass(frozen=True)
+class CellState:
+    cell_id: str
+    model: str
+    dataset: str
+    latent_size: int | None
+    seed: int
+    state: str
+    detail: str
+    job: str | None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _last_step(cell_dir: Path) -> int | None:
+    path = cell_dir / store.METRICS
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 4096))
+        lines = f.read().decode(errors="replace").strip().splitlines()
+    try:
+        return int(json.loads(lines[-1])["step"]) + 1
+    except (json.JSONDecodeError, KeyError, IndexError, ValueError):
+        return None
+
+
+def cell_state(cell_dir: Path, active_jobs: set[str] | frozenset[str] = frozenset()) -> CellState:
+    cfg = store.read_json(cell_dir / store.CONFIG) or {}
+    result = store.read_result(cell_dir)
+    lock = store.read_json(cell_dir / store.LOCK)
+    job = (result or {}).get("slurm_job_id") or (lock or {}).get("slurm_job_id")
+    if result is not None:
+        state = result.get("status", "failed")
+        detail = result.get("reason") or ""
+        if state == "done":
+            detail = f"{result.get('wall_seconds', 0):.0f} s"
+    elif lock is not None:
+        local = lock.get("host") == socket.gethostname()
+        alive = (lock.get("slurm_job_id") in active_jobs) if lock.get("slurm_job_id") else (
+            local and _pid_alive(int(lock.get("pid", -1))))
+        state = "running" if alive else "interrupted"
+        step = _last_step(cell_dir)
+        detail = f"step {step}" if step else ""
+    else:
+        state, detail = "pending", ""
+    return CellState(cell_dir.name, cfg.get("model", "?"), cfg.get("dataset", "?"), cfg.get("latent_size"),
+                     cfg.get("seed", 0), state, detail, job)
+
+
+def all_states(out: Path, active_jobs: set[str] | frozenset[str] = frozenset()) -> list[CellState]:
+    return [cell_state(p.parent, active_jobs) for p in sorted(out.glob(f"*/{store.CONFIG}"))]

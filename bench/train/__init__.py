@@ -1,0 +1,1 @@
+"""The one training loop every family runs through, and what it writes."""

@@ -1,0 +1,52 @@
+"""THE training loop. Every family trains through `fit`; families differ only through their contract.
+
+Per step: for each phase the model names, take a fresh batch, compute the phase's losses under
+autocast, clear that phase's gradients, backward its "loss", step its optimizer. Nothing here reads a
+value back to the host except `StepLog.flush`, every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from accelerate import Accelerator
+
+from bench.datasets.batches import BatchStream
+from bench.models.base import GenerativeModel
+from bench.train.steplog import StepLog
+
+
+def fit(
+    model: GenerativeModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    stream: BatchStream,
+    accelerator: Accelerator,
+    log: StepLog,
+    start_step: int,
+    total_steps: int,
+    log_every: int,
+    on_step: Callable[[int], None] | None = None,
+    on_flush: Callable[[int], None] | None = None,
+) -> None:
+    """Train from `start_step` to `total_steps`. `on_flush(step)` runs after each flush (checkpoints)."""
+    model.train(True)
+    for step in range(start_step, total_steps):
+        for phase in model.phases(step):
+            batch = stream.next()
+            with accelerator.autocast():
+                out = model.training_step(batch, phase)
+            opt = optimizers[phase]
+            # Zeroing right before backward also clears gradients another phase left on these
+            # parameters (a generator step back-propagates through the discriminator).
+            opt.zero_grad(set_to_none=True)
+            accelerator.backward(out["loss"])
+            opt.step()
+            log.add(phase, out)
+        log.end_step(step)
+        if on_step is not None:
+            on_step(step + 1)
+        if (step + 1) % log_every == 0 or step + 1 == total_steps:
+            log.flush()
+            if on_flush is not None:
+                on_flush(step + 1)
