@@ -15,8 +15,11 @@ def _models() -> tuple[str, list[str], list[list[str]]]:
         z = family.default_latent_size if family.uses_latent else None
         model = family(family.Config(), info, z)
         rows.append([name, family.family, f"{model.num_parameters():,}", str(z or "-"), family.paper])
-    return "models (parameters on digits 28x28x1 at the default latent size)", \
-        ["model", "family", "parameters", "default latent", "follows"], rows
+    return (
+        "models (parameters on digits 28x28x1 at the default latent size)",
+        ["model", "family", "parameters", "default latent", "follows"],
+        rows,
+    )
 
 
 def _datasets() -> tuple[str, list[str], list[list[str]]]:
@@ -29,7 +32,9 @@ def _datasets() -> tuple[str, list[str], list[list[str]]]:
         labels = f"{i.num_classes} classes" if i.num_classes else "unlabeled"
         if i.factors:
             labels += "; factors " + ", ".join(i.factors)
-        rows.append([name, f"{i.resolution}x{i.resolution}x{i.channels}", labels, splits, i.source, i.licence])
+        rows.append(
+            [name, f"{i.resolution}x{i.resolution}x{i.channels}", labels, splits, i.source, i.licence]
+        )
     return "datasets", ["dataset", "resolution", "labels", "splits", "source", "licence"], rows
 
 
@@ -47,18 +52,33 @@ def _grids() -> tuple[str, list[str], list[list[str]]]:
 
 
 METRICS = [
-    ["fd_<extractor>", "Frechet distance between feature Gaussians of generated and real test images",
-     "lower", "torch-fidelity"],
-    ["kid_<extractor>", "kernel (MMD, cubic polynomial) distance of the same features, mean ± std over subsets",
-     "lower", "torch-fidelity"],
-    ["coverage_<extractor>", "share of classes the dataset's classifier finds among samples (>= 10% of fair share)",
-     "higher", "bench"],
+    [
+        "fd_<extractor>",
+        "Frechet distance between feature Gaussians of generated and real test images",
+        "lower",
+        "torch-fidelity",
+    ],
+    [
+        "kid_<extractor>",
+        "kernel (MMD, cubic polynomial) distance of the same features, mean ± std over subsets",
+        "lower",
+        "torch-fidelity",
+    ],
+    [
+        "coverage_<extractor>",
+        "share of classes the dataset's classifier finds among samples (>= 10% of fair share)",
+        "higher",
+        "bench",
+    ],
     ["class_kl_<extractor>", "KL(generated class histogram || real class histogram), nats", "lower", "bench"],
 ]
 
 
 def listing(what: str) -> tuple[str, list[str], list[list[str]]]:
     if what == "metrics":
-        return ("metrics (<extractor> is the domain classifier's dataset, e.g. fd_digits; never called FID)",
-                ["metric", "what", "better", "computed by"], METRICS)
+        return (
+            "metrics (<extractor> is the domain classifier's dataset, e.g. fd_digits; never called FID)",
+            ["metric", "what", "better", "computed by"],
+            METRICS,
+        )
     return {"models": _models, "datasets": _datasets, "grids": _grids}[what]()

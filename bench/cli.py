@@ -55,9 +55,12 @@ def run(
     out: Path = OUT,
     launcher: Launcher = typer.Option(Launcher.local, "--launcher", help="where cells run"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the cells and do nothing else"),
-    sets: list[str] = typer.Option([], "--set", help="override a setting: train.steps=100, eval.n_samples=500"),
-    in_process: bool = typer.Option(False, "--in-process",
-                                    help="run cells in this process (faster start; a hard crash stops the grid)"),
+    sets: list[str] = typer.Option(
+        [], "--set", help="override a setting: train.steps=100, eval.n_samples=500"
+    ),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="run cells in this process (faster start; a hard crash stops the grid)"
+    ),
 ) -> None:
     """Expand the grid, validate every cell, then train and evaluate each cell not yet done."""
     from bench.grid import load_grid
@@ -86,8 +89,15 @@ def _print_cells(g) -> None:
         t.add_column(col)
     for c in g.cells:
         budget = f"{c.train.steps} steps" if c.train.steps else f"{c.train.epochs} epochs"
-        t.add_row(c.cell_id, c.model, c.dataset, str(c.latent_size or "-"), str(c.seed),
-                  f"{budget} x {c.train.batch_size}", str(c.eval.n_samples))
+        t.add_row(
+            c.cell_id,
+            c.model,
+            c.dataset,
+            str(c.latent_size or "-"),
+            str(c.seed),
+            f"{budget} x {c.train.batch_size}",
+            str(c.eval.n_samples),
+        )
     console.print(t)
 
 
@@ -115,11 +125,25 @@ def status(out: Path = OUT) -> None:
     t = Table(title=f"{len(states)} cells in {out}")
     for col in ("cell", "model", "dataset", "latent", "seed", "state", "detail", "job"):
         t.add_column(col, overflow="fold")
-    colour = {"done": "green", "failed": "red", "diverged": "magenta", "running": "cyan", "interrupted": "yellow"}
+    colour = {
+        "done": "green",
+        "failed": "red",
+        "diverged": "magenta",
+        "running": "cyan",
+        "interrupted": "yellow",
+    }
     for s in states:
         c = colour.get(s.state, "white")
-        t.add_row(s.cell_id, s.model, s.dataset, str(s.latent_size or "-"), str(s.seed), f"[{c}]{s.state}[/]",
-                  s.detail, s.job or "")
+        t.add_row(
+            s.cell_id,
+            s.model,
+            s.dataset,
+            str(s.latent_size or "-"),
+            str(s.seed),
+            f"[{c}]{s.state}[/]",
+            s.detail,
+            s.job or "",
+        )
     console.print(t)
     counts: dict[str, int] = {}
     for s in states:
@@ -130,7 +154,9 @@ def status(out: Path = OUT) -> None:
 @app.command()
 def leaderboard(
     out: Path = OUT,
-    fmt: Format = typer.Option(Format.table, "--format", help="what to print; md, csv and json files are written"),
+    fmt: Format = typer.Option(
+        Format.table, "--format", help="what to print; md, csv and json files are written"
+    ),
 ) -> None:
     """One row per model x dataset x latent size, aggregated over seeds; prints it and writes files."""
     from bench.results import leaderboard as lbm

@@ -10,7 +10,15 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from bench.errors import BenchError
 
@@ -23,12 +31,18 @@ class StrictModel(BaseModel):
 
 class TrainConfig(StrictModel):
     steps: PositiveInt | None = Field(None, description="generator/optimizer steps; exclusive with epochs")
-    epochs: PositiveFloat | None = Field(None, description="passes over the training split at one batch per step")
+    epochs: PositiveFloat | None = Field(
+        None, description="passes over the training split at one batch per step"
+    )
     batch_size: PositiveInt = 64
-    log_every: PositiveInt = Field(50, description="steps between flushes of per-step losses (one host sync each)")
+    log_every: PositiveInt = Field(
+        50, description="steps between flushes of per-step losses (one host sync each)"
+    )
     checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = only at the end")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    mixed_precision: Literal["auto", "no", "bf16"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    mixed_precision: Literal["auto", "no", "bf16"] = Field(
+        "auto", description="auto = bf16 on GPU, fp32 on CPU"
+    )
     threads: PositiveInt | None = Field(None, description="torch intra-op threads; default: all cores")
 
     @model_validator(mode="after")

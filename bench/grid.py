@@ -76,10 +76,10 @@ def read_grid_file(name_or_path: str) -> tuple[dict[str, Any], str]:
     return raw, source
 
 
-def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
     for key in raw:
         if key not in allowed:
-            raise BenchError(f"{where}.{key}: unknown key; allowed: {', '.join(allowed)}")
+            raise BenchError(f"{prefix}{key}: unknown key; allowed: {', '.join(allowed)}")
 
 
 def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -91,7 +91,7 @@ def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(item, str):
             out.append((item, {}))
         elif isinstance(item, dict) and len(item) == 1:
-            (name, args), = item.items()
+            ((name, args),) = item.items()
             if not isinstance(name, str) or not isinstance(args, dict | None):
                 raise BenchError(f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {item!r}")
             out.append((name, args or {}))
@@ -123,60 +123,70 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
     from bench.datasets import DATASETS
     from bench.models import MODELS
 
-    _check_keys(raw, GRID_KEYS, source)
+    _check_keys(raw, GRID_KEYS, f"{source}: ")
     blocks = raw.get("blocks")
     if blocks is None:
         blocks = [{}]
     elif not isinstance(blocks, list) or not blocks:
-        raise BenchError(f"{source}.blocks: expected a non-empty list of blocks, got {blocks!r}")
+        raise BenchError(f"{source}: blocks: expected a non-empty list of blocks, got {blocks!r}")
     overrides = overrides or {}
 
     cells: dict[str, CellConfig] = {}
     for b, block in enumerate(blocks):
-        where = f"{source}.blocks[{b}]" if "blocks" in raw else source
+        # Every message reads "<file>: <dotted key>: <problem>".
+        p = f"{source}: blocks[{b}]." if "blocks" in raw else f"{source}: "
         if not isinstance(block, dict):
-            raise BenchError(f"{where}: expected a mapping of keys, got {block!r}")
-        _check_keys(block, BLOCK_KEYS, where)
+            raise BenchError(f"{p}: expected a mapping of keys, got {block!r}")
+        _check_keys(block, BLOCK_KEYS, p)
         spec = {k: block.get(k, raw.get(k)) for k in AXES}
         for axis in ("models", "datasets"):
             if spec[axis] is None:
-                raise BenchError(f"{where}.{axis}: required key is missing")
-        models = _named_entries(spec["models"], f"{where}.models")
-        datasets = _named_entries(spec["datasets"], f"{where}.datasets")
-        latents = _int_list(spec["latent_sizes"], f"{where}.latent_sizes", True) if spec["latent_sizes"] else None
-        seeds = _int_list(spec["seeds"] if spec["seeds"] is not None else [0], f"{where}.seeds", False)
-        train_raw = _merged(_merged(raw.get("train"), block.get("train"), f"{where}.train"),
-                            overrides.get("train"), f"{where}.train")
-        eval_raw = _merged(_merged(raw.get("eval"), block.get("eval"), f"{where}.eval"),
-                           overrides.get("eval"), f"{where}.eval")
-        train = validate(TrainConfig, train_raw, f"{where}.train")
-        evaluation = validate(EvalConfig, eval_raw, f"{where}.eval")
+                raise BenchError(f"{p}{axis}: required key is missing")
+        models = _named_entries(spec["models"], f"{p}models")
+        datasets = _named_entries(spec["datasets"], f"{p}datasets")
+        latents = _int_list(spec["latent_sizes"], f"{p}latent_sizes", True) if spec["latent_sizes"] else None
+        seeds = _int_list(spec["seeds"] if spec["seeds"] is not None else [0], f"{p}seeds", False)
+        train_raw = _merged(
+            _merged(raw.get("train"), block.get("train"), f"{p}train"), overrides.get("train"), f"{p}train"
+        )
+        eval_raw = _merged(
+            _merged(raw.get("eval"), block.get("eval"), f"{p}eval"), overrides.get("eval"), f"{p}eval"
+        )
+        train = validate(TrainConfig, train_raw, f"{p}train")
+        evaluation = validate(EvalConfig, eval_raw, f"{p}eval")
 
         for (m, m_args), (d, d_args) in itertools.product(models, datasets):
-            family = MODELS.get(m, f"{where}.models")
-            source_cls = DATASETS.get(d, f"{where}.datasets")
-            m_cfg = validate(family.Config, m_args, f"{where}.models.{m}")
-            d_cfg = validate(source_cls.Args, d_args, f"{where}.datasets.{d}")
+            family = MODELS.get(m, f"{p}models")
+            source_cls = DATASETS.get(d, f"{p}datasets")
+            m_cfg = validate(family.Config, m_args, f"{p}models.{m}")
+            d_cfg = validate(source_cls.Args, d_args, f"{p}datasets.{d}")
             info = source_cls(d_cfg).info()
             sizes = (latents or [family.default_latent_size]) if family.uses_latent else [None]
             for z, seed in itertools.product(sizes, seeds):
-                family.check(m_cfg, info, z, where=f"{where}: {m} on {d}")
-                _check_eval(evaluation, info, f"{where}.eval")
+                family.check(m_cfg, info, z, where=f"{p}models.{m} on {d}")
+                _check_eval(evaluation, info, f"{p}eval")
                 cell = CellConfig(
-                    model=m, model_args=m_cfg.model_dump(mode="json"),
-                    dataset=d, dataset_args=d_cfg.model_dump(mode="json"),
-                    latent_size=z, seed=seed, train=train, eval=evaluation,
+                    model=m,
+                    model_args=m_cfg.model_dump(mode="json"),
+                    dataset=d,
+                    dataset_args=d_cfg.model_dump(mode="json"),
+                    latent_size=z,
+                    seed=seed,
+                    train=train,
+                    eval=evaluation,
                 )
                 cells.setdefault(cell.cell_id, cell)
     name = raw.get("name", Path(source).stem)
-    return Grid(name=str(name), description=str(raw.get("description", "")), cells=list(cells.values()),
-                source=source)
+    return Grid(
+        name=str(name), description=str(raw.get("description", "")), cells=list(cells.values()), source=source
+    )
 
 
 def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
     if ev.split not in info.splits:
-        raise BenchError(f"{where}.split: {ev.split!r} is not a split of {info.name}; allowed: "
-                         f"{', '.join(info.splits)}")
+        raise BenchError(
+            f"{where}.split: {ev.split!r} is not a split of {info.name}; allowed: {', '.join(info.splits)}"
+        )
     available = info.splits[ev.split]
     n_real = ev.n_real or available
     if n_real > available:
@@ -187,8 +197,10 @@ def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
             f"images available (n_samples={ev.n_samples}, real={n_real}); lower kid_subset_size or raise N"
         )
     if ev.extractor == "auto" and info.num_classes == 0 and set(ev.metrics) & {"fd", "kid", "coverage"}:
-        raise BenchError(f"{where}.extractor: {info.name} has no labels to train a domain classifier on; "
-                         "name another extractor")
+        raise BenchError(
+            f"{where}.extractor: {info.name} has no labels to train a domain classifier on; "
+            "name another extractor"
+        )
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:

@@ -43,7 +43,9 @@ class ImageSplit:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         n = self.images.shape[0]
         for name, t in (("labels", self.labels), ("factors", self.factors)):
             if t is not None and t.shape[0] != n:

@@ -30,7 +30,10 @@ def _splits() -> dict[str, ImageSplit]:
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     labels = torch.from_numpy(digits.target).long()
     idx_train, idx_test = train_test_split(
-        torch.arange(len(labels)).numpy(), test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels.numpy()
+        torch.arange(len(labels)).numpy(),
+        test_size=TEST_FRACTION,
+        random_state=SPLIT_SEED,
+        stratify=labels.numpy(),
     )
     return {
         "train": ImageSplit(images[idx_train], labels[idx_train]),

@@ -37,5 +37,6 @@ class DSprites(DatasetSource):
 
     def load(self, split: str, ctx: DataContext) -> ImageSplit:
         a: DSpritesArgs = self.args  # type: ignore[assignment]
-        return gen.load_split(split, ctx.cache_dir / "dsprites", n_train=a.n_train, n_test=a.n_test,
-                              seed=a.split_seed)
+        return gen.load_split(
+            split, ctx.cache_dir / "dsprites", n_train=a.n_train, n_test=a.n_test, seed=a.split_seed
+        )

@@ -23,14 +23,24 @@ from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import to_unit_range
 from bench.results.store import atomic_write
 
-RECIPE = {"version": 1, "width": 32, "feat_dim": 128, "lr": 1e-3, "batch": 128, "epochs": 10, "max_steps": 1500,
-          "seed": 0}
+RECIPE = {
+    "version": 1,
+    "width": 32,
+    "feat_dim": 128,
+    "lr": 1e-3,
+    "batch": 128,
+    "epochs": 10,
+    "max_steps": 1500,
+    "seed": 0,
+}
 
 
 class DomainClassifier(nn.Module):
     """Three stride-2 conv blocks -> global pooling -> a feature layer -> one head per label."""
 
-    def __init__(self, channels: int, resolution: int, head_sizes: list[int], width: int, feat_dim: int) -> None:
+    def __init__(
+        self, channels: int, resolution: int, head_sizes: list[int], width: int, feat_dim: int
+    ) -> None:
         super().__init__()
         self.channels, self.resolution = channels, resolution
         blocks: list[nn.Module] = []
@@ -38,8 +48,9 @@ class DomainClassifier(nn.Module):
         for c in (width, width * 2, width * 4):
             blocks += [nn.Conv2d(c_in, c, 3, 2, 1), nn.BatchNorm2d(c), nn.ReLU(True)]
             c_in = c
-        self.trunk = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                                   nn.Linear(c_in * 4, feat_dim), nn.ReLU(True))
+        self.trunk = nn.Sequential(
+            *blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(c_in * 4, feat_dim), nn.ReLU(True)
+        )
         self.heads = nn.ModuleList(nn.Linear(feat_dim, k) for k in head_sizes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -66,7 +77,11 @@ def file_sha256(path: Path) -> str:
 
 def _data_key(info: DatasetInfo, train: ImageSplit) -> str:
     h = hashlib.sha256(repr(sorted(RECIPE.items())).encode())
-    h.update(repr((info.name, info.channels, info.resolution, info.num_classes, sorted(info.factors.items()))).encode())
+    h.update(
+        repr(
+            (info.name, info.channels, info.resolution, info.num_classes, sorted(info.factors.items()))
+        ).encode()
+    )
     for t in (train.images, train.labels, train.factors):
         if t is not None:
             h.update(t.contiguous().numpy().tobytes())
@@ -104,13 +119,19 @@ def _train(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None) -> tup
     acc = None
     if test is not None and test.labels is not None:
         with torch.no_grad():
-            preds = torch.cat([net(to_unit_range(test.images[i : i + 500]))[1][0].argmax(1)
-                               for i in range(0, len(test), 500)])
+            preds = torch.cat(
+                [
+                    net(to_unit_range(test.images[i : i + 500]))[1][0].argmax(1)
+                    for i in range(0, len(test), 500)
+                ]
+            )
         acc = float((preds == test.labels).float().mean())
     return net.state_dict(), acc
 
 
-def domain_extractor(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path) -> DomainExtractorFile:
+def domain_extractor(
+    info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path
+) -> DomainExtractorFile:
     """The cached classifier for this dataset, training it first if no process has yet."""
     if info.num_classes == 0 or train.labels is None:
         raise ValueError(f"{info.name} has no labels to train a domain classifier on")
@@ -120,19 +141,28 @@ def domain_extractor(info: DatasetInfo, train: ImageSplit, test: ImageSplit | No
         if not path.exists():
             state, acc = _train(info, train, test)
             sizes, _ = _head_targets(info, train)
-            blob = {"state_dict": state, "channels": info.channels, "resolution": info.resolution,
-                    "head_sizes": sizes, "width": RECIPE["width"], "feat_dim": RECIPE["feat_dim"],
-                    "test_accuracy": acc if acc is not None else -1.0, "dataset": info.name}
+            blob = {
+                "state_dict": state,
+                "channels": info.channels,
+                "resolution": info.resolution,
+                "head_sizes": sizes,
+                "width": RECIPE["width"],
+                "feat_dim": RECIPE["feat_dim"],
+                "test_accuracy": acc if acc is not None else -1.0,
+                "dataset": info.name,
+            }
             atomic_write(path, lambda f: torch.save(blob, f), binary=True)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     acc = blob["test_accuracy"]
-    return DomainExtractorFile(path=path, sha256=file_sha256(path), name=info.name,
-                               test_accuracy=None if acc < 0 else float(acc))
+    return DomainExtractorFile(
+        path=path, sha256=file_sha256(path), name=info.name, test_accuracy=None if acc < 0 else float(acc)
+    )
 
 
 def load_classifier(path: Path) -> DomainClassifier:
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    net = DomainClassifier(blob["channels"], blob["resolution"], list(blob["head_sizes"]), blob["width"],
-                           blob["feat_dim"])
+    net = DomainClassifier(
+        blob["channels"], blob["resolution"], list(blob["head_sizes"]), blob["width"], blob["feat_dim"]
+    )
     net.load_state_dict(blob["state_dict"])
     return net.eval()

@@ -14,7 +14,13 @@ from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import to_uint8
 from bench.eval.domain import DomainExtractorFile
-from bench.eval.fidelity import DOMAIN_EXTRACTOR, extract_features, frechet_distance, kernel_distance, mode_coverage
+from bench.eval.fidelity import (
+    DOMAIN_EXTRACTOR,
+    extract_features,
+    frechet_distance,
+    kernel_distance,
+    mode_coverage,
+)
 from bench.models.base import GenerativeModel
 
 
@@ -27,8 +33,12 @@ def generate_uint8(model: GenerativeModel, n: int, batch_size: int, seed: int) -
 
 
 def versions() -> dict[str, str]:
-    return {"torch": torch.__version__, "torch_fidelity": torch_fidelity.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "torch": torch.__version__,
+        "torch_fidelity": torch_fidelity.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def evaluate(
@@ -50,8 +60,9 @@ def evaluate(
     if "fd" in ev.metrics:
         metrics[f"fd_{name}"] = frechet_distance(feats_fake["features"], feats_real["features"])
     if "kid" in ev.metrics:
-        mean, std = kernel_distance(feats_fake["features"], feats_real["features"], ev.kid_subsets,
-                                    ev.kid_subset_size, ev.seed)
+        mean, std = kernel_distance(
+            feats_fake["features"], feats_real["features"], ev.kid_subsets, ev.kid_subset_size, ev.seed
+        )
         metrics[f"kid_{name}"], metrics[f"kid_{name}_std"] = mean, std
     if "coverage" in ev.metrics and real.labels is not None:
         cov = mode_coverage(feats_fake["logits"], real.labels[:n_real], info.num_classes)

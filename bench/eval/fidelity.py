@@ -58,8 +58,9 @@ class DomainFeatureExtractor(FeatureExtractorBase):
         if self.net.channels == 1:
             x = x.mean(dim=1, keepdim=True)  # grayscale was repeated to 3 channels; undo it exactly
         if x.shape[-1] != self.net.resolution:
-            x = F.interpolate(x, size=(self.net.resolution,) * 2, mode="bilinear", antialias=True,
-                              align_corners=False)
+            x = F.interpolate(
+                x, size=(self.net.resolution,) * 2, mode="bilinear", antialias=True, align_corners=False
+            )
         feats, logits = self.net(x)
         out = {"features": feats, "logits": logits[0]}
         return tuple(out[k].float() for k in self.features_list)
@@ -90,11 +91,17 @@ def extract_features(
 ) -> dict[str, torch.Tensor]:
     """Features of uint8 images, keyed by torch-fidelity feature name."""
     kwargs = {"feature_extractor_weights_path": str(weights_path) if weights_path else None, "verbose": False}
-    fe = create_feature_extractor(extractor, list(FEATURE_EXTRACTORS_REGISTRY[extractor].get_provided_features_list()),
-                                  cuda=cuda, **kwargs)
+    fe = create_feature_extractor(
+        extractor,
+        list(FEATURE_EXTRACTORS_REGISTRY[extractor].get_provided_features_list()),
+        cuda=cuda,
+        **kwargs,
+    )
     # save_cpu_ram=True means no DataLoader worker processes: the images are already in memory, and
     # on a 2-core machine workers only add contention.
-    return get_featuresdict_from_dataset(UInt8Images(images), fe, batch_size, cuda, save_cpu_ram=True, verbose=False)
+    return get_featuresdict_from_dataset(
+        UInt8Images(images), fe, batch_size, cuda, save_cpu_ram=True, verbose=False
+    )
 
 
 def frechet_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
@@ -102,13 +109,23 @@ def frechet_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
     return float(fid_statistics_to_metric(stats[0], stats[1], verbose=False)[KEY_METRIC_FID])
 
 
-def kernel_distance(fake: torch.Tensor, real: torch.Tensor, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+def kernel_distance(
+    fake: torch.Tensor, real: torch.Tensor, subsets: int, subset_size: int, seed: int
+) -> tuple[float, float]:
     """KID (mean, std over subsets); refuses too few samples before any work is done."""
     if min(len(fake), len(real)) < subset_size:
-        raise BenchError(f"KID needs at least kid_subset_size={subset_size} images on each side, got "
-                         f"{len(fake)} generated and {len(real)} real; lower kid_subset_size or raise N")
-    out = kid_features_to_metric(fake.double(), real.double(), kid_subsets=subsets, kid_subset_size=subset_size,
-                                 rng_seed=seed, verbose=False)
+        raise BenchError(
+            f"KID needs at least kid_subset_size={subset_size} images on each side, got "
+            f"{len(fake)} generated and {len(real)} real; lower kid_subset_size or raise N"
+        )
+    out = kid_features_to_metric(
+        fake.double(),
+        real.double(),
+        kid_subsets=subsets,
+        kid_subset_size=subset_size,
+        rng_seed=seed,
+        verbose=False,
+    )
     return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
 
 

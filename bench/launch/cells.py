@@ -19,8 +19,10 @@ def materialize(grid: Grid, out: Path) -> list[Path]:
         existing = store.read_json(cfg_path)
         wanted = cell.model_dump(mode="json")
         if existing is not None and canonical_json(existing) != canonical_json(wanted):
-            raise BenchError(f"{cfg_path} holds a different configuration than cell {cell.cell_id}; "
-                             "move it away or use another --out")
+            raise BenchError(
+                f"{cfg_path} holds a different configuration than cell {cell.cell_id}; "
+                "move it away or use another --out"
+            )
         if existing is None:
             store.atomic_write_json(cfg_path, wanted)
         dirs.append(d)

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from bench.grid import Grid
 from bench.launch.cells import archive_failed, load_cell, materialize
@@ -41,19 +48,33 @@ def _record_crash(cell_dir: Path, returncode: int) -> None:
         reason = f"process killed by {signal.Signals(-returncode).name}"
     else:
         reason = f"process exited with code {returncode}"
-    store.atomic_write_json(cell_dir / store.RESULT, {
-        "cell_id": cfg.cell_id, "status": "failed", "reason": reason, "model": cfg.model,
-        "dataset": cfg.dataset, "latent_size": cfg.latent_size, "seed": cfg.seed, "log": str(log),
-        "log_tail": tail,
-    })
+    store.atomic_write_json(
+        cell_dir / store.RESULT,
+        {
+            "cell_id": cfg.cell_id,
+            "status": "failed",
+            "reason": reason,
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "latent_size": cfg.latent_size,
+            "seed": cfg.seed,
+            "log": str(log),
+            "log_tail": tail,
+        },
+    )
     (cell_dir / store.LOCK).unlink(missing_ok=True)
 
 
 def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False) -> RunSummary:
     dirs = materialize(grid, out)
     summary = RunSummary()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bars:
         grid_bar = bars.add_task(f"grid {grid.name}", total=len(dirs))
         for cell_dir in dirs:

@@ -46,6 +46,7 @@ class GenerativeModel(ABC):
     @classmethod
     def check(cls, cfg: StrictModel, info: DatasetInfo, latent_size: int | None, where: str) -> None:
         """Refuse, at validation time, a dataset or latent size this family cannot train on."""
+        return None
 
     @abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
@@ -80,5 +81,6 @@ def image_shape(info: DatasetInfo) -> tuple[int, int, int]:
 
 def require_resolution(info: DatasetInfo, allowed: Sequence[int], where: str) -> None:
     if info.resolution not in allowed:
-        raise BenchError(f"{where}: resolution {info.resolution} is not supported; allowed: "
-                         f"{', '.join(map(str, allowed))}")
+        raise BenchError(
+            f"{where}: resolution {info.resolution} is not supported; allowed: {', '.join(map(str, allowed))}"
+        )

@@ -36,7 +36,9 @@ class _ConvGAN(GenerativeModel):
         super().__init__(cfg, info, latent_size)
         assert latent_size is not None
         self.nets["G"] = DCGANGenerator(latent_size, info.channels, info.resolution, cfg.g_width)
-        self.nets["D"] = DCGANDiscriminator(info.channels, info.resolution, cfg.d_width, norm=self.critic_norm)
+        self.nets["D"] = DCGANDiscriminator(
+            info.channels, info.resolution, cfg.d_width, norm=self.critic_norm
+        )
 
     @classmethod
     def check(cls, cfg: DCGANConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:

@@ -18,19 +18,29 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def bce_with_logits_sum(logits: torch.Tensor, target01: torch.Tensor) -> torch.Tensor:
     """Bernoulli negative log-likelihood per image, summed over pixels: shape (B,)."""
-    return F.binary_cross_entropy_with_logits(logits.float(), target01.float(), reduction="none").flatten(1).sum(1)
+    return (
+        F.binary_cross_entropy_with_logits(logits.float(), target01.float(), reduction="none")
+        .flatten(1)
+        .sum(1)
+    )
 
 
 def gan_d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))): the discriminator's side of the original GAN game."""
-    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float))
-    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float))
+    real = F.binary_cross_entropy_with_logits(
+        real_logits.float(), torch.ones_like(real_logits, dtype=torch.float)
+    )
+    fake = F.binary_cross_entropy_with_logits(
+        fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float)
+    )
     return real + fake
 
 
 def gan_g_loss_bce(fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(G(z)): the non-saturating generator loss of Goodfellow et al."""
-    return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float))
+    return F.binary_cross_entropy_with_logits(
+        fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float)
+    )
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -53,10 +53,16 @@ class DCGANGenerator(nn.Module):
         start, n = dcgan_plan(resolution)
         c = width * 2 ** (n - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, c, start, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
+            nn.ConvTranspose2d(z_dim, c, start, 1, 0, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(True),
         ]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c // 2),
+                nn.ReLU(True),
+            ]
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)

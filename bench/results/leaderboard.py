@@ -116,12 +116,18 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     header = ["model", "dataset", "latent", *lb.columns, "done", "failed", "diverged", "wall s"]
     body = []
     for row in lb.rows:
-        body.append([
-            row.model, row.dataset, "-" if row.latent_size is None else str(row.latent_size),
-            *(_fmt(row.stat(c)) for c in lb.columns),
-            str(row.counts["done"]), str(row.counts["failed"]), str(row.counts["diverged"]),
-            f"{statistics.fmean(row.wall):.0f}" if row.wall else "-",
-        ])
+        body.append(
+            [
+                row.model,
+                row.dataset,
+                "-" if row.latent_size is None else str(row.latent_size),
+                *(_fmt(row.stat(c)) for c in lb.columns),
+                str(row.counts["done"]),
+                str(row.counts["failed"]),
+                str(row.counts["diverged"]),
+                f"{statistics.fmean(row.wall):.0f}" if row.wall else "-",
+            ]
+        )
     return header, body
 
 
@@ -133,43 +139,79 @@ def to_markdown(lb: Leaderboard) -> str:
     lines.append(f"Sorted by {lb.main} (lower is better); mean ± std over seeds of done cells.")
     for column, protocol in lb.protocols.items():
         if column.startswith("fd_") or "@" in column:
-            lines.append(f"- `{column}`: " + ", ".join(f"{k}={v}" for k, v in sorted(protocol.items())
-                                                        if k != "versions"))
+            lines.append(
+                f"- `{column}`: "
+                + ", ".join(f"{k}={v}" for k, v in sorted(protocol.items()) if k != "versions")
+            )
     return "\n".join(lines) + "\n"
 
 
 def to_csv(lb: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["model", "dataset", "latent_size",
-                *(f"{c}_{s}" for c in lb.columns for s in ("mean", "std", "n")),
-                "done", "failed", "diverged", "wall_seconds_mean"])
+    w.writerow(
+        [
+            "model",
+            "dataset",
+            "latent_size",
+            *(f"{c}_{s}" for c in lb.columns for s in ("mean", "std", "n")),
+            "done",
+            "failed",
+            "diverged",
+            "wall_seconds_mean",
+        ]
+    )
     for row in lb.rows:
         stats = []
         for c in lb.columns:
             s = row.stat(c)
             stats += [s[0], s[1], len(row.values[c])] if s else ["", "", 0]
-        w.writerow([row.model, row.dataset, row.latent_size if row.latent_size is not None else "", *stats,
-                    row.counts["done"], row.counts["failed"], row.counts["diverged"],
-                    statistics.fmean(row.wall) if row.wall else ""])
+        w.writerow(
+            [
+                row.model,
+                row.dataset,
+                row.latent_size if row.latent_size is not None else "",
+                *stats,
+                row.counts["done"],
+                row.counts["failed"],
+                row.counts["diverged"],
+                statistics.fmean(row.wall) if row.wall else "",
+            ]
+        )
     return buf.getvalue()
 
 
 def to_json(lb: Leaderboard) -> str:
-    return json.dumps({
-        "main_metric": lb.main,
-        "protocols": lb.protocols,
-        "rows": [{"model": r.model, "dataset": r.dataset, "latent_size": r.latent_size,
-                  "counts": dict(r.counts), "metrics": {c: {"mean": s[0], "std": s[1], "n": len(r.values[c])}
-                                                        for c in lb.columns if (s := r.stat(c))}}
-                 for r in lb.rows],
-    }, indent=2)
+    return json.dumps(
+        {
+            "main_metric": lb.main,
+            "protocols": lb.protocols,
+            "rows": [
+                {
+                    "model": r.model,
+                    "dataset": r.dataset,
+                    "latent_size": r.latent_size,
+                    "counts": dict(r.counts),
+                    "metrics": {
+                        c: {"mean": s[0], "std": s[1], "n": len(r.values[c])}
+                        for c in lb.columns
+                        if (s := r.stat(c))
+                    },
+                }
+                for r in lb.rows
+            ],
+        },
+        indent=2,
+    )
 
 
 def write_files(lb: Leaderboard, out: Path) -> list[Path]:
     paths = []
-    for name, text in (("leaderboard.md", to_markdown(lb)), ("leaderboard.csv", to_csv(lb)),
-                       ("leaderboard.json", to_json(lb))):
+    for name, text in (
+        ("leaderboard.md", to_markdown(lb)),
+        ("leaderboard.csv", to_csv(lb)),
+        ("leaderboard.json", to_json(lb)),
+    ):
         store.atomic_write_text(out / name, text)
         paths.append(out / name)
     return paths

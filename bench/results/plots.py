@@ -16,7 +16,9 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     """images: float NCHW in [-1, 1]; written atomically as PNG."""
     from PIL import Image
 
-    grid = make_grid((images.detach().float().cpu().clamp(-1, 1) + 1) / 2, nrow=nrow, padding=2, pad_value=1.0)
+    grid = make_grid(
+        (images.detach().float().cpu().clamp(-1, 1) + 1) / 2, nrow=nrow, padding=2, pad_value=1.0
+    )
     array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     img = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
     atomic_write(path, lambda f: img.save(f, format="PNG"), binary=True)

@@ -58,15 +58,26 @@ def cell_state(cell_dir: Path, active_jobs: set[str] | frozenset[str] = frozense
             detail = f"{result.get('wall_seconds', 0):.0f} s"
     elif lock is not None:
         local = lock.get("host") == socket.gethostname()
-        alive = (lock.get("slurm_job_id") in active_jobs) if lock.get("slurm_job_id") else (
-            local and _pid_alive(int(lock.get("pid", -1))))
+        alive = (
+            (lock.get("slurm_job_id") in active_jobs)
+            if lock.get("slurm_job_id")
+            else (local and _pid_alive(int(lock.get("pid", -1))))
+        )
         state = "running" if alive else "interrupted"
         step = _last_step(cell_dir)
         detail = f"step {step}" if step else ""
     else:
         state, detail = "pending", ""
-    return CellState(cell_dir.name, cfg.get("model", "?"), cfg.get("dataset", "?"), cfg.get("latent_size"),
-                     cfg.get("seed", 0), state, detail, job)
+    return CellState(
+        cell_dir.name,
+        cfg.get("model", "?"),
+        cfg.get("dataset", "?"),
+        cfg.get("latent_size"),
+        cfg.get("seed", 0),
+        state,
+        detail,
+        job,
+    )
 
 
 def all_states(out: Path, active_jobs: set[str] | frozenset[str] = frozenset()) -> list[CellState]:

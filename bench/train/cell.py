@@ -88,9 +88,15 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
     main = accelerator.is_main_process
     source, info, model, optimizers = _build(cfg, accelerator, ctx)
     train_split = source.load("train", ctx)
-    stream = BatchStream(train_split, cfg.train.batch_size, accelerator.device, seed=cfg.seed,
-                         rank=accelerator.process_index, num_processes=accelerator.num_processes,
-                         channels_last=accelerator.device.type == "cuda")
+    stream = BatchStream(
+        train_split,
+        cfg.train.batch_size,
+        accelerator.device,
+        seed=cfg.seed,
+        rank=accelerator.process_index,
+        num_processes=accelerator.num_processes,
+        channels_last=accelerator.device.type == "cuda",
+    )
     total = cfg.train.steps or math.ceil(cfg.train.epochs * stream.batches_per_epoch)
     ckpt_path, metrics_path = cell_dir / store.CHECKPOINT, cell_dir / store.METRICS
     # Noise streams differ per process (otherwise every rank draws the same z) and are fixed per seed.
@@ -106,7 +112,11 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
             _truncate_metrics(metrics_path, start)
     elif main:
         metrics_path.unlink(missing_ok=True)
-    log = StepLog(metrics_path) if main else StepLog(cell_dir / f".metrics.rank{accelerator.process_index}.jsonl")
+    log = (
+        StepLog(metrics_path)
+        if main
+        else StepLog(cell_dir / f".metrics.rank{accelerator.process_index}.jsonl")
+    )
 
     last_ckpt = start
 
@@ -119,19 +129,34 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
             last_ckpt = step
 
     t0 = time.perf_counter()
-    fit(model, optimizers, stream, accelerator, log, start, total, cfg.train.log_every,
-        on_step=(lambda s: progress("train", s, total)) if progress else None, on_flush=on_flush)
+    fit(
+        model,
+        optimizers,
+        stream,
+        accelerator,
+        log,
+        start,
+        total,
+        cfg.train.log_every,
+        on_step=(lambda s: progress("train", s, total)) if progress else None,
+        on_flush=on_flush,
+    )
     train_seconds = time.perf_counter() - t0
     accelerator.wait_for_everyone()
     if main:
         save_checkpoint(ckpt_path, model.nets, optimizers, total, stream.state_dict())
 
     result: dict[str, Any] = {
-        "train": {"steps": total, "resumed_from": start, "seconds": train_seconds,
-                  "steps_per_second": (total - start) / train_seconds if train_seconds > 0 else None,
-                  "epochs": total * cfg.train.batch_size * accelerator.num_processes / len(train_split),
-                  "processes": accelerator.num_processes, "device": accelerator.device.type,
-                  "mixed_precision": accelerator.mixed_precision},
+        "train": {
+            "steps": total,
+            "resumed_from": start,
+            "seconds": train_seconds,
+            "steps_per_second": (total - start) / train_seconds if train_seconds > 0 else None,
+            "epochs": total * cfg.train.batch_size * accelerator.num_processes / len(train_split),
+            "processes": accelerator.num_processes,
+            "device": accelerator.device.type,
+            "mixed_precision": accelerator.mixed_precision,
+        },
         "num_parameters": model.num_parameters(),
     }
     if not main:
@@ -144,7 +169,9 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
         progress("eval", 0, 1)
     test_split = source.load(cfg.eval.split, ctx)
     extractor = domain_extractor(info, train_split, test_split, ctx.cache_dir.parent)
-    metrics, protocol = evaluate(model, info, test_split, cfg.eval, extractor, accelerator.device.type == "cuda")
+    metrics, protocol = evaluate(
+        model, info, test_split, cfg.eval, extractor, accelerator.device.type == "cuda"
+    )
     if progress:
         progress("eval", 1, 1)
     result.update(metrics=metrics, protocol=protocol)
@@ -160,11 +187,24 @@ def run_cell(cell_dir: Path, progress: Progress | None = None) -> dict[str, Any]
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     lock = cell_dir / store.LOCK
-    store.atomic_write_json(lock, {"host": socket.gethostname(), "pid": os.getpid(),
-                                   "started": _now(), "slurm_job_id": _slurm_job_id()})
+    store.atomic_write_json(
+        lock,
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": _now(),
+            "slurm_job_id": _slurm_job_id(),
+        },
+    )
     started = time.perf_counter()
-    logging.info("cell %s: %s on %s, latent %s, seed %d", cfg.cell_id, cfg.model, cfg.dataset, cfg.latent_size,
-                 cfg.seed)
+    logging.info(
+        "cell %s: %s on %s, latent %s, seed %d",
+        cfg.cell_id,
+        cfg.model,
+        cfg.dataset,
+        cfg.latent_size,
+        cfg.seed,
+    )
     try:
         outcome = train_and_evaluate(cfg, cell_dir, progress)
         status, reason = "done", None
@@ -177,10 +217,19 @@ def run_cell(cell_dir: Path, progress: Progress | None = None) -> dict[str, Any]
         root.removeHandler(handler)
         handler.close()
     result = {
-        "cell_id": cfg.cell_id, "status": status, "reason": reason,
-        "model": cfg.model, "dataset": cfg.dataset, "latent_size": cfg.latent_size, "seed": cfg.seed,
-        "wall_seconds": time.perf_counter() - started, "finished": _now(), "host": socket.gethostname(),
-        "log": str(cell_dir / store.LOG), "versions": versions(), **outcome,
+        "cell_id": cfg.cell_id,
+        "status": status,
+        "reason": reason,
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "latent_size": cfg.latent_size,
+        "seed": cfg.seed,
+        "wall_seconds": time.perf_counter() - started,
+        "finished": _now(),
+        "host": socket.gethostname(),
+        "log": str(cell_dir / store.LOG),
+        "versions": versions(),
+        **outcome,
     }
     if status != "done":
         logging.getLogger(__name__).warning("cell %s %s: %s", cfg.cell_id, status, reason)
