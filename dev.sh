@@ -20,8 +20,9 @@ setup() {
     }
   fi
   echo "installing bench and its dependencies into $VENV (first time: a few minutes)" >&2
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  # pip's and setuptools' chatter goes to a log, shown only when the install fails.
+  { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e '.[dev]'; } \
+    >"$VENV/install.log" 2>&1 || { tail -n 40 "$VENV/install.log" >&2; echo "error: install failed" >&2; exit 1; }
   echo "$want" > "$VENV/.installed"
 }
 

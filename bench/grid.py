@@ -163,6 +163,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
             info = source_cls(d_cfg).info()
             sizes = (latents or [family.default_latent_size]) if family.uses_latent else [None]
             for z, seed in itertools.product(sizes, seeds):
+                _check_family_needs(family, info, f"{p}models.{m} on {d}")
                 family.check(m_cfg, info, z, where=f"{p}models.{m} on {d}")
                 _check_eval(evaluation, info, f"{p}eval")
                 cell = CellConfig(
@@ -180,6 +181,16 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
     return Grid(
         name=str(name), description=str(raw.get("description", "")), cells=list(cells.values()), source=source
     )
+
+
+def _check_family_needs(family: Any, info: Any, where: str) -> None:
+    if family.needs_labels and info.num_classes == 0:
+        raise BenchError(f"{where}: {family.__name__} is class-conditional and {info.name} has no labels")
+    if family.needs_pairing != "none" and info.pairing != family.needs_pairing:
+        raise BenchError(
+            f"{where}: needs a dataset with {family.needs_pairing} targets; {info.name} is "
+            f"{'plain images' if info.pairing == 'none' else info.pairing}"
+        )
 
 
 def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:

@@ -26,6 +26,9 @@ class DatasetInfo:
     # Extra discrete labels (for example dSprites' latent factors): name -> number of values.
     factors: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    # "none": images only; "paired": every image has a target image (sketch -> photo); "unpaired": a
+    # second domain of its own size (CycleGAN). Targets share the images' resolution and channels.
+    pairing: str = "none"
 
 
 @dataclass
@@ -35,11 +38,14 @@ class ImageSplit:
     images:  uint8 tensor (N, C, H, W), values 0..255.
     labels:  int64 tensor (N,) with the primary class, or None when unlabeled.
     factors: int64 tensor (N, F) of extra discrete labels in `DatasetInfo.factors` order, or None.
+    targets: uint8 tensor (M, C, H, W): the paired targets (M == N, row i pairs with image i) or the
+             second domain of an unpaired dataset (any M); None for plain datasets.
     """
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
     factors: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -50,6 +56,13 @@ class ImageSplit:
         for name, t in (("labels", self.labels), ("factors", self.factors)):
             if t is not None and t.shape[0] != n:
                 raise ValueError(f"{name} has {t.shape[0]} rows for {n} images")
+        if self.targets is not None and (
+            self.targets.dtype != torch.uint8 or self.targets.shape[1:] != self.images.shape[1:]
+        ):
+            raise ValueError(
+                f"targets must be uint8 shaped like the images {tuple(self.images.shape[1:])}, "
+                f"got {self.targets.dtype} {tuple(self.targets.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.images.shape[0]

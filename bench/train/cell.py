@@ -96,6 +96,7 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
         rank=accelerator.process_index,
         num_processes=accelerator.num_processes,
         channels_last=accelerator.device.type == "cuda",
+        paired=info.pairing == "paired",
     )
     total = cfg.train.steps or math.ceil(cfg.train.epochs * stream.batches_per_epoch)
     ckpt_path, metrics_path = cell_dir / store.CHECKPOINT, cell_dir / store.METRICS
@@ -128,6 +129,7 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
                 save_checkpoint(ckpt_path, model.nets, optimizers, step, stream.state_dict())
             last_ckpt = step
 
+    model.begin(total)
     t0 = time.perf_counter()
     fit(
         model,
@@ -141,6 +143,7 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
         on_step=(lambda s: progress("train", s, total)) if progress else None,
         on_flush=on_flush,
     )
+    model.finalize(train_split, torch.Generator(model.device).manual_seed(cfg.seed))
     train_seconds = time.perf_counter() - t0
     accelerator.wait_for_everyone()
     if main:
@@ -172,6 +175,8 @@ def train_and_evaluate(cfg: CellConfig, cell_dir: Path, progress: Progress | Non
     metrics, protocol = evaluate(
         model, info, test_split, cfg.eval, extractor, accelerator.device.type == "cuda"
     )
+    gen = torch.Generator(model.device).manual_seed(cfg.eval.seed)
+    metrics.update(model.test_metrics(test_split, cfg.eval.batch_size, gen))
     if progress:
         progress("eval", 1, 1)
     result.update(metrics=metrics, protocol=protocol)
