@@ -2,7 +2,9 @@
 
 Same DCGAN nets, same digits data, same batch, same threads, in the same process; the two loops
 alternate in rounds so that machine noise hits both alike. Prints per-step times and the ratio
-runner / bare (1.00 = no overhead).
+runner / bare (1.00 = no overhead), from the medians and from the fastest rounds: on a shared machine
+the fastest round is the least disturbed one (the estimator `timeit` recommends), so when the two
+ratios disagree, the machine was busy; re-run it quiet.
 
     python benchmarks/runner_overhead.py [--steps 60] [--rounds 5] [--batch 64] [--width 32]
 """
@@ -108,7 +110,7 @@ def main() -> None:
     )
     for label, med, times in (("bare PyTorch loop", b, b_times), ("bench runner     ", r, r_times)):
         print(f"{label} : {med * 1e3:8.2f} ms/step (rounds: {', '.join(f'{t * 1e3:.1f}' for t in times)})")
-    print(f"ratio runner/bare : {r / b:.3f}")
+    print(f"ratio runner/bare : {r / b:.3f} (medians), {min(r_times) / min(b_times):.3f} (fastest rounds)")
 
 
 if __name__ == "__main__":

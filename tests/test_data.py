@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from bench.datasets import DATASETS, DataContext
-from bench.datasets.batches import BatchStream, to_unit_range, to_uint8
+from bench.datasets.batches import BatchStream, to_uint8, to_unit_range
 
 
 def test_digits_are_real_fixed_and_stratified() -> None:

@@ -16,8 +16,15 @@ PROTOCOL = {"extractor": "domain:digits", "extractor_sha256": "ab" * 32, "n_gene
 
 
 def result(model: str, seed: int, fd: float | None, status: str = "done", protocol=PROTOCOL) -> dict:
-    r = {"cell_id": f"{model}_s{seed}", "model": model, "dataset": "digits", "latent_size": 8, "seed": seed,
-         "status": status, "wall_seconds": 10.0 + seed}
+    r = {
+        "cell_id": f"{model}_s{seed}",
+        "model": model,
+        "dataset": "digits",
+        "latent_size": 8,
+        "seed": seed,
+        "status": status,
+        "wall_seconds": 10.0 + seed,
+    }
     if status == "done":
         r |= {"metrics": {"fd_digits": fd, "eval_seconds": 1.0}, "protocol": protocol}
     return r
@@ -30,8 +37,16 @@ def write(out: Path, results: list[dict]) -> None:
 
 
 def test_mean_std_counts_and_order(tmp_path: Path) -> None:
-    write(tmp_path, [result("gan", 0, 30.0), result("gan", 1, 50.0), result("gan", 2, None, "diverged"),
-                     result("vae", 0, 20.0), result("vae", 1, None, "failed")])
+    write(
+        tmp_path,
+        [
+            result("gan", 0, 30.0),
+            result("gan", 1, 50.0),
+            result("gan", 2, None, "diverged"),
+            result("vae", 0, 20.0),
+            result("vae", 1, None, "failed"),
+        ],
+    )
     lb = leaderboard.build(leaderboard.collect(tmp_path))
     assert lb.main == "fd_digits" and [r.model for r in lb.rows] == ["vae", "gan"]
     gan = lb.rows[1]
@@ -57,4 +72,5 @@ def test_cli_writes_md_csv_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[1].startswith("gan,digits,8,40.0,")
     assert "| gan | digits | 8 | 40 ± 14 |" in (tmp_path / "leaderboard.md").read_text()
-    assert json.loads((tmp_path / "leaderboard.json").read_text())["rows"][0]["metrics"]["fd_digits"]["n"] == 2
+    rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
+    assert rows[0]["metrics"]["fd_digits"]["n"] == 2

@@ -42,8 +42,11 @@ def test_kid_matches_unbiased_mmd_with_cubic_kernel() -> None:
 
     m = len(xd)
     kxx, kyy, kxy = k(xd, xd), k(yd, yd), k(xd, yd)
-    ref = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-           - 2 * kxy.mean())
+    ref = (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * kxy.mean()
+    )
     assert mean == pytest.approx(ref, rel=1e-6) and std == 0.0
 
 
