@@ -23,19 +23,33 @@ def _models() -> tuple[str, list[str], list[list[str]]]:
 
 
 def _datasets() -> tuple[str, list[str], list[list[str]]]:
+    import yaml
+
     from bench.datasets import DATASETS
 
     rows = []
     for name, cls in DATASETS.items():
-        i = cls(cls.Args()).info()
-        splits = ", ".join(f"{k} {v:,}" for k, v in i.splits.items())
+        i = cls(cls.Args(**cls.example_args)).info()
+        # 0 = a size known only once the files are read (image folders, attribute selections).
+        splits = ", ".join(f"{k} {v:,}" if v else f"{k} ?" for k, v in i.splits.items())
         labels = f"{i.num_classes} classes" if i.num_classes else "unlabeled"
-        if i.factors:
+        if len(i.factors) > 6 and set(i.factors.values()) == {2}:
+            labels += f"; {len(i.factors)} binary attributes"
+        elif i.factors:
             labels += "; factors " + ", ".join(i.factors)
+        if i.pairing != "none":
+            labels += f"; {i.pairing} A -> B"
+        shown = name
+        if cls.example_args:  # required arguments: show how a grid names it
+            shown += "\n" + yaml.safe_dump({name: cls.example_args}, default_flow_style=True).strip()
         rows.append(
-            [name, f"{i.resolution}x{i.resolution}x{i.channels}", labels, splits, i.source, i.licence]
+            [shown, f"{i.resolution}x{i.resolution}x{i.channels}", labels, splits, i.source, i.licence]
         )
-    return "datasets", ["dataset", "resolution", "labels", "splits", "source", "licence"], rows
+    return (
+        "datasets (files under the data root: bench data fetch NAME; ? = size known once loaded)",
+        ["dataset", "resolution", "labels / attributes", "splits", "source", "licence"],
+        rows,
+    )
 
 
 def _grids() -> tuple[str, list[str], list[list[str]]]:
@@ -71,6 +85,37 @@ METRICS = [
         "bench",
     ],
     ["class_kl_<extractor>", "KL(generated class histogram || real class histogram), nats", "lower", "bench"],
+    [
+        "precision_/recall_<extractor>",
+        "improved precision and recall (k=3 nearest neighbours)",
+        "higher",
+        "torch-fidelity",
+    ],
+    [
+        "fid, kid_inception",
+        "FD and KID on TF-compatible InceptionV3 2048-d features (needs bench assets)",
+        "lower",
+        "torch-fidelity",
+    ],
+    ["isc", "Inception Score over isc_splits splits (needs bench assets)", "higher", "torch-fidelity"],
+    [
+        "cond_accuracy_<extractor>",
+        "classifier accuracy on class-conditioned samples (conditional models)",
+        "higher",
+        "bench",
+    ],
+    [
+        "fd_<extractor>_class_mean",
+        "mean FD per class, conditioned samples vs real images of that class",
+        "lower",
+        "bench",
+    ],
+    [
+        "curve_<metric>_best/_final",
+        "best and final value of a metric during training (eval.curve_every)",
+        "-",
+        "bench",
+    ],
 ]
 
 

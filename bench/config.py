@@ -44,15 +44,38 @@ class TrainConfig(StrictModel):
         "auto", description="auto = bf16 on GPU, fp32 on CPU"
     )
     threads: PositiveInt | None = Field(None, description="torch intra-op threads; default: all cores")
+    # Several processes (devices) may train one cell together; see bench/train/distributed.py.
+    processes: PositiveInt = Field(1, description="processes that train this cell together, one per device")
+    distributed: Literal["ddp", "deepspeed"] = Field(
+        "ddp", description="how processes share a cell: DDP, or DeepSpeed ZeRO (single-optimizer families)"
+    )
+    zero_stage: Literal[1, 2] = Field(
+        1, description="DeepSpeed ZeRO stage: 1 shards optimizer states, 2 also grads"
+    )
+    batch_size_per: Literal["global", "device"] = Field(
+        "global",
+        description="global: batch_size is one step's images over all processes; device: per process",
+    )
+    lr_scaling: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="scale learning rates by (global batch / batch_size), or its square root"
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainConfig:
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give steps or epochs, not both")
+        if self.steps is None and self.epochs is None:
+            raise ValueError("a training budget is missing: give steps or epochs")
+        if self.batch_size_per == "global" and self.batch_size % self.processes:
+            raise ValueError(
+                f"batch_size {self.batch_size} (global) must be divisible by processes={self.processes}"
+            )
         return self
 
 
-Metric = Literal["fd", "kid", "coverage"]
+# fd, kid, coverage, prc_domain: on the dataset's domain classifier; fid, kid_inception, isc, prc: on
+# torch-fidelity's TF-compatible InceptionV3 (needs its weights; see `bench assets`).
+Metric = Literal["fd", "kid", "coverage", "prc_domain", "fid", "kid_inception", "isc", "prc"]
 
 
 class EvalConfig(StrictModel):
@@ -65,6 +88,14 @@ class EvalConfig(StrictModel):
     kid_subsets: PositiveInt = 100
     batch_size: PositiveInt = 250
     seed: int = 0
+    isc_splits: PositiveInt = 10
+    prc_neighborhood: PositiveInt = 3
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="sampling and feature extraction; bf16 is recorded in the fingerprint"
+    )
+    curve_every: int = Field(0, ge=0, description="steps between metrics during training; 0 = none")
+    curve_n_samples: PositiveInt = Field(200, description="generated (and at most real) images per point")
+    curve_metrics: list[Metric] = Field(default_factory=lambda: ["fd"])
 
 
 class CellConfig(StrictModel):
@@ -86,9 +117,11 @@ class CellConfig(StrictModel):
         return f"{self.model}_{self.dataset}{z}_s{self.seed}_{digest}"
 
     @property
-    def group(self) -> tuple[str, str, int | None]:
-        """Cells that differ only by seed: the unit the leaderboard aggregates over."""
-        return (self.model, self.dataset, self.latent_size)
+    def group_id(self) -> str:
+        """Cells that differ only by seed share it: the unit the leaderboard aggregates over."""
+        dump = self.model_dump(mode="json")
+        dump.pop("seed")
+        return hashlib.sha256(canonical_json(dump).encode()).hexdigest()[:8]
 
 
 def canonical_json(obj: Any) -> str:

@@ -26,10 +26,13 @@ import yaml
 
 from bench.config import CellConfig, EvalConfig, TrainConfig, validate
 from bench.errors import BenchError
+from bench.train.distributed import check_distributed
 
 AXES = ("models", "datasets", "latent_sizes", "seeds")
 BLOCK_KEYS = (*AXES, "train", "eval")
-GRID_KEYS = ("name", "description", "blocks", *BLOCK_KEYS)
+# `data` (root, download) is grid-wide and kept out of the cells, so moving data changes no cell id.
+# `slurm` (resources of each array task) is grid-wide and kept out of the cells for the same reason.
+GRID_KEYS = ("name", "description", "blocks", "data", "slurm", *BLOCK_KEYS)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Grid:
     description: str
     cells: list[CellConfig]
     source: str
+    data: Any = None  # bench.datasets.source.DataSettings: the grid's `data:` key, root resolved
+    slurm: Any = None  # the grid's `slurm:` mapping, validated (bench.launch.slurm.SlurmConfig)
 
 
 def builtin_grids() -> dict[str, str]:
@@ -164,6 +169,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
             sizes = (latents or [family.default_latent_size]) if family.uses_latent else [None]
             for z, seed in itertools.product(sizes, seeds):
                 _check_family_needs(family, info, f"{p}models.{m} on {d}")
+                check_distributed(family, train, f"{p}models.{m}")
                 family.check(m_cfg, info, z, where=f"{p}models.{m} on {d}")
                 _check_eval(evaluation, info, f"{p}eval")
                 cell = CellConfig(
@@ -179,8 +185,34 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
                 cells.setdefault(cell.cell_id, cell)
     name = raw.get("name", Path(source).stem)
     return Grid(
-        name=str(name), description=str(raw.get("description", "")), cells=list(cells.values()), source=source
+        name=str(name),
+        description=str(raw.get("description", "")),
+        cells=list(cells.values()),
+        source=source,
+        data=_data_settings(raw.get("data"), source),
+        slurm=_slurm_settings(raw.get("slurm"), source),
     )
+
+
+def _slurm_settings(value: Any, source: str) -> dict[str, Any]:
+    """The `slurm:` mapping as written, after checking it; `bench run` flags are laid over it later."""
+    from bench.launch.slurm import SlurmConfig
+
+    validate(SlurmConfig, value if value is not None else {}, f"{source}: slurm")
+    return dict(value or {})
+
+
+def _data_settings(value: Any, source: str) -> Any:
+    """The validated `data:` key; a relative root is taken from the grid file's folder."""
+    from bench.datasets.source import DataSettings
+
+    settings = validate(DataSettings, value if value is not None else {}, f"{source}: data")
+    if settings.root is not None:
+        root = Path(settings.root).expanduser()
+        if not root.is_absolute() and Path(source).is_file():
+            root = Path(source).parent / root
+        settings = settings.model_copy(update={"root": str(root)})
+    return settings
 
 
 def _check_family_needs(family: Any, info: Any, where: str) -> None:
@@ -199,18 +231,20 @@ def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
             f"{where}.split: {ev.split!r} is not a split of {info.name}; allowed: {', '.join(info.splits)}"
         )
     available = info.splits[ev.split]
-    n_real = ev.n_real or available
-    if n_real > available:
+    # 0: the split's size is known only once loaded (image folders, attribute-selected CelebA).
+    n_real = ev.n_real or available or ev.n_samples
+    if available and n_real > available:
         raise BenchError(f"{where}.n_real: {n_real} exceeds the {available} images of {info.name}/{ev.split}")
-    if "kid" in ev.metrics and ev.kid_subset_size > min(ev.n_samples, n_real):
+    if {"kid", "kid_inception"} & set(ev.metrics) and ev.kid_subset_size > min(ev.n_samples, n_real):
         raise BenchError(
             f"{where}.kid_subset_size: {ev.kid_subset_size} is larger than the {min(ev.n_samples, n_real)} "
             f"images available (n_samples={ev.n_samples}, real={n_real}); lower kid_subset_size or raise N"
         )
-    if ev.extractor == "auto" and info.num_classes == 0 and set(ev.metrics) & {"fd", "kid", "coverage"}:
+    domain_metrics = set(ev.metrics) & {"fd", "kid", "coverage", "prc_domain"}
+    if ev.extractor == "auto" and info.num_classes == 0 and domain_metrics:
         raise BenchError(
-            f"{where}.extractor: {info.name} has no labels to train a domain classifier on; "
-            "name another extractor"
+            f"{where}.metrics: {', '.join(sorted(domain_metrics))} need a domain classifier and {info.name} "
+            "has no labels to train one on; use the Inception metrics (fid, kid_inception, isc, prc)"
         )
 
 

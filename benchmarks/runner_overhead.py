@@ -75,7 +75,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = DCGAN(cfg, info, args.latent)
-    accelerator = make_accelerator(TrainConfig())
+    accelerator = make_accelerator(TrainConfig(steps=1))
     opts = model.optimizers()
     prepared = accelerator.prepare(*model.nets.values(), *opts.values())
     model.nets = dict(zip(model.nets, prepared[:2], strict=True))

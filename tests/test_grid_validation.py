@@ -12,14 +12,18 @@ from bench.errors import BenchError
 from bench.grid import load_grid
 
 CASES = [
-    ({"models": ["nope"]}, "unknown model 'nope'; allowed: dcgan, mlp_gan"),
-    ({"datasets": ["imagenet9"]}, "unknown dataset 'imagenet9'; allowed: digits"),
+    ({"models": ["nope"]}, "unknown model 'nope'; allowed: cond_dcgan, cond_wgan_gp"),
+    ({"datasets": ["imagenet9"]}, "unknown dataset 'imagenet9'; allowed: celeba, celeba_domains, cifar10"),
     ({"colour": 3}, ": colour: unknown key; allowed: name"),
     ({"train": {"stepz": 3}}, "train.stepz: unknown key; allowed: steps"),
     ({"train": {"steps": "ten"}}, "train.steps: input should be a valid integer (got 'ten')"),
     ({"train": {"batch_size": 0}}, "train.batch_size: input should be greater than 0 (got 0)"),
     ({"train": {"steps": 5, "epochs": 1.0}}, "give steps or epochs, not both"),
-    ({"eval": {"metrics": ["fid"]}}, "eval.metrics.0: input should be 'fd', 'kid' or 'coverage' (got 'fid')"),
+    (
+        {"eval": {"metrics": ["fdi"]}},
+        "eval.metrics.0: input should be 'fd', 'kid', 'coverage', 'prc_domain', 'fid', 'kid_inception', "
+        "'isc' or 'prc' (got 'fdi')",
+    ),
     ({"eval": {"kid_subset_size": 5000}}, "eval.kid_subset_size: 5000 is larger than the 360 images"),
     ({"eval": {"split": "val"}}, "eval.split: 'val' is not a split of digits; allowed: train, test"),
     ({"latent_sizes": [4, 0]}, "latent_sizes: latent size must be a positive integer, got 0"),

@@ -74,3 +74,33 @@ def test_cli_writes_md_csv_json(tmp_path: Path) -> None:
     assert "| gan | digits | 8 | 40 ± 14 |" in (tmp_path / "leaderboard.md").read_text()
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     assert rows[0]["metrics"]["fd_digits"]["n"] == 2
+
+
+def test_derived_datasets_and_other_configs_are_separate_rows() -> None:
+    full = result("gan", 0, 30.0) | {"dataset_label": "cifar10", "group": "aaaa0000"}
+    subset = [
+        result("gan", s, 10.0 + s) | {"dataset_label": "cifar10[classes=cat+dog]", "group": "bbbb0000"}
+        for s in (0, 1)
+    ]
+    longer = result("gan", 0, 20.0) | {"dataset_label": "cifar10", "group": "cccc0000"}
+    lb = leaderboard.build([full, *subset, longer])
+    labels = sorted((r.model, r.dataset, r.counts["done"]) for r in lb.rows)
+    assert labels == [
+        ("gan", "cifar10[classes=cat+dog]", 2),
+        ("gan #aaaa0000", "cifar10", 1),
+        ("gan #cccc0000", "cifar10", 1),
+    ]
+
+
+def test_labels_name_only_arguments_that_differ_from_defaults() -> None:
+    from bench.datasets import DATASETS
+    from bench.models import MODELS
+    from bench.results.identity import args_label
+
+    cifar = DATASETS.get("cifar10").Args
+    args = cifar(classes=["cat", "dog"]).model_dump(mode="json")
+    assert args_label("cifar10", args, cifar) == "cifar10[classes=cat+dog]"
+    assert args_label("cifar10", cifar().model_dump(mode="json"), cifar) == "cifar10"
+    dcgan = MODELS.get("dcgan").Config
+    args = dcgan(g_width=32).model_dump(mode="json")
+    assert args_label("dcgan", args, dcgan) == "dcgan[g_width=32]"

@@ -1,6 +1,14 @@
 """Datasets by name. Importing this package registers every built-in dataset."""
 
-from bench.datasets import digits, dsprites  # noqa: F401  (registration)
+# Registration: each module registers its datasets on import.
+from bench.datasets import (  # noqa: F401
+    celeba,
+    digits,
+    dsprites,
+    folders,
+    tiny_imagenet,
+    torchvision_sets,
+)
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.source import DATASETS, DataContext, DatasetSource
 

@@ -19,7 +19,9 @@ class DatasetInfo:
     resolution: int
     channels: int
     num_classes: int  # classes of the primary label; 0 when unlabeled
-    splits: dict[str, int]  # split name -> number of images
+    # split name -> number of images; 0 when known only once the files are read (image folders,
+    # attribute-selected CelebA): grid validation then skips the size checks.
+    splits: dict[str, int]
     source: str
     licence: str
     class_names: tuple[str, ...] = ()

@@ -6,7 +6,9 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
@@ -20,6 +22,13 @@ class NoArgs(StrictModel):
 def cache_root() -> Path:
     """BENCH_CACHE, else ~/.cache/bench: derived data (generated datasets, classifiers, statistics)."""
     return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+
+
+class DataSettings(StrictModel):
+    """A grid's `data:` key. Not part of any cell's identity: moving the data changes no cell id."""
+
+    root: str | None = Field(None, description="data root; --data-root and BENCH_DATA take precedence")
+    download: bool = Field(False, description="fetch missing datasets before the first cell runs")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class DatasetSource(ABC):
     """A dataset family; instances are bound to the validated arguments a grid gave it."""
 
     Args: ClassVar[type[StrictModel]] = NoArgs
+    # Arguments `bench list datasets` describes the dataset with, for datasets with required arguments.
+    example_args: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, args: StrictModel) -> None:
         self.args = args
@@ -49,6 +60,13 @@ class DatasetSource(ABC):
 
     @abstractmethod
     def load(self, split: str, ctx: DataContext) -> ImageSplit: ...
+
+    def require(self, ctx: DataContext) -> None:
+        """Raise BenchError when files this dataset reads are missing (fetching them first when
+        ctx.download). `bench run` calls it for every dataset of a grid before anything is written;
+        `load` calls it too, so a cell on a machine without the files fails with the same line.
+        Datasets that need no files (bundled, generated) keep this no-op."""
+        return None
 
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")

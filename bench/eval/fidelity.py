@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torch_fidelity
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
@@ -86,27 +89,90 @@ class UInt8Images(Dataset):
         return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
 
+# Building an extractor loads its weights (95 MB for Inception): keep one per file and layer set.
+_extractors: dict[tuple, FeatureExtractorBase] = {}
+
+
+def _feature_extractor(
+    extractor: str, weights_path: Path | None, layers: tuple[str, ...], cuda: bool
+) -> FeatureExtractorBase:
+    stat = weights_path.stat() if weights_path else None
+    key = (extractor, str(weights_path), stat and (stat.st_size, stat.st_mtime_ns), layers, cuda)
+    if key not in _extractors:
+        # torch-fidelity's Inception reads its file with torch.load(weights_only=False); callers pass
+        # only files whose SHA-256 matched the manifest (bench.eval.assets.verify), never arbitrary ones.
+        _extractors[key] = create_feature_extractor(
+            extractor,
+            list(layers),
+            cuda=cuda,
+            feature_extractor_weights_path=str(weights_path) if weights_path else None,
+            verbose=False,
+        )
+    return _extractors[key]
+
+
 def extract_features(
-    images: torch.Tensor, extractor: str, weights_path: Path | None, batch_size: int, cuda: bool
+    images: torch.Tensor,
+    extractor: str,
+    weights_path: Path | None,
+    batch_size: int,
+    cuda: bool,
+    layers: tuple[str, ...] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, torch.Tensor]:
-    """Features of uint8 images, keyed by torch-fidelity feature name."""
-    kwargs = {"feature_extractor_weights_path": str(weights_path) if weights_path else None, "verbose": False}
-    fe = create_feature_extractor(
-        extractor,
-        list(FEATURE_EXTRACTORS_REGISTRY[extractor].get_provided_features_list()),
-        cuda=cuda,
-        **kwargs,
-    )
+    """Features of uint8 images, keyed by torch-fidelity feature name (float32 on the CPU).
+
+    precision "bf16" runs the extractor under bf16 autocast (see README, "bf16 feature extraction",
+    for the measured effect on FD); the features themselves are returned in float32.
+    """
+    if layers is None:
+        layers = tuple(FEATURE_EXTRACTORS_REGISTRY[extractor].get_provided_features_list())
+    fe = _feature_extractor(extractor, weights_path, layers, cuda)
+    autocast = torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
     # save_cpu_ram=True means no DataLoader worker processes: the images are already in memory, and
     # on a 2-core machine workers only add contention.
-    return get_featuresdict_from_dataset(
-        UInt8Images(images), fe, batch_size, cuda, save_cpu_ram=True, verbose=False
-    )
+    with autocast:
+        out = get_featuresdict_from_dataset(
+            UInt8Images(images), fe, batch_size, cuda, save_cpu_ram=True, verbose=False
+        )
+    return {k: v.float() for k, v in out.items()}
+
+
+def feature_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
+    """Mean and covariance (float64), as torch-fidelity computes them for FID."""
+    return fid_features_to_statistics(features.double())
+
+
+def frechet_distance_from_stats(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> float:
+    return float(fid_statistics_to_metric(fake, real, verbose=False)[KEY_METRIC_FID])
 
 
 def frechet_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
-    stats = [fid_features_to_statistics(f.double()) for f in (fake, real)]
-    return float(fid_statistics_to_metric(stats[0], stats[1], verbose=False)[KEY_METRIC_FID])
+    return frechet_distance_from_stats(feature_statistics(fake), feature_statistics(real))
+
+
+def inception_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float, float]:
+    """IS (mean, std over splits) of class scores; refuses fewer samples than splits."""
+    if len(logits) < 2 * splits:
+        raise BenchError(
+            f"IS needs at least 2 x isc_splits={splits} generated images, got {len(logits)}; "
+            "lower isc_splits or raise N"
+        )
+    out = isc_features_to_metric(logits, splits=splits, shuffle=True, rng_seed=seed)
+    return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
+
+
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, neighborhood: int) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k = neighborhood."""
+    if min(len(fake), len(real)) <= neighborhood:
+        raise BenchError(
+            f"precision/recall needs more than prc_neighborhood={neighborhood} images on each side, "
+            f"got {len(fake)} generated and {len(real)} real"
+        )
+    out = prc_features_to_metric(
+        fake.float(), real.float(), prc_neighborhood=neighborhood, prc_batch_size=10000, verbose=False
+    )
+    return float(out[KEY_METRIC_PRECISION]), float(out[KEY_METRIC_RECALL])
 
 
 def kernel_distance(

@@ -1,15 +1,22 @@
-"""Run the cells of a grid on this machine, one after another.
+"""Run the cells of a grid on this machine, one after another or several at once (`jobs`).
 
 Each cell runs in its own Python process by default, so a cell that crashes hard (segfault,
-out-of-memory kill) is recorded as failed and the grid goes on. The child reports progress as
-`@progress PHASE DONE TOTAL` lines on stdout, which this process turns into rich progress bars.
+out-of-memory kill) is recorded as failed and the grid goes on; a cell with `train.processes` > 1 runs
+under torchrun. The child reports progress as `@progress PHASE DONE TOTAL` lines on stdout, which this
+process turns into rich progress bars. SIGTERM or SIGUSR1 sent to this process is passed on to the
+running cell, which checkpoints and stops; the grid then stops too, and the next run continues it.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
-import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +31,10 @@ from rich.progress import (
 )
 
 from bench.grid import Grid
-from bench.launch.cells import archive_failed, load_cell, materialize
+from bench.launch.cells import archive_failed, load_cell, materialize, record_crash
+from bench.launch.command import TORCHRUN_ENV, cell_command
 from bench.results import store
+from bench.train.preempt import PREEMPTED_EXIT
 
 PROGRESS_PREFIX = "@progress "
 
@@ -37,35 +46,52 @@ class RunSummary:
     states: dict[str, str] = field(default_factory=dict)
 
 
-def _record_crash(cell_dir: Path, returncode: int) -> None:
-    """The child died without writing result.json: record why, with the end of its log."""
-    cfg = load_cell(cell_dir)
-    log = cell_dir / store.LOG
-    tail = log.read_text().splitlines()[-20:] if log.exists() else []
-    if returncode < 0:
-        import signal
+class Children:
+    """The cells' running processes. SIGTERM/SIGUSR1 sent to this launcher go on to all of them (each
+    checkpoints and stops) and no further cell starts."""
 
-        reason = f"process killed by {signal.Signals(-returncode).name}"
-    else:
-        reason = f"process exited with code {returncode}"
-    store.atomic_write_json(
-        cell_dir / store.RESULT,
-        {
-            "cell_id": cfg.cell_id,
-            "status": "failed",
-            "reason": reason,
-            "model": cfg.model,
-            "dataset": cfg.dataset,
-            "latent_size": cfg.latent_size,
-            "seed": cfg.seed,
-            "log": str(log),
-            "log_tail": tail,
-        },
-    )
-    (cell_dir / store.LOCK).unlink(missing_ok=True)
+    def __init__(self) -> None:
+        self.procs: set[subprocess.Popen] = set()
+        self.asked: list[int] = []
+        self.lock = threading.Lock()
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.asked)
+
+    def forward(self, signum: int, frame: object) -> None:
+        self.asked.append(signum)
+        with self.lock:
+            for proc in self.procs:
+                proc.send_signal(signum)
+
+    @contextmanager
+    def forwarding(self) -> Iterator[Children]:
+        if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self.forward) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
 
-def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False) -> RunSummary:
+def visible_gpus() -> list[str]:
+    """GPU ids a child may be given through CUDA_VISIBLE_DEVICES; empty on a CPU machine."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g for g in listed.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1) -> RunSummary:
+    """Run every cell not yet done. `jobs` > 1: that many single-process cells at once, each in its own
+    process; with GPUs, running cell k gets GPU k mod (number of GPUs), so more jobs than GPUs puts
+    several small cells on one GPU. Cells of several processes then run one at a time on all GPUs."""
     dirs = materialize(grid, out)
     summary = RunSummary()
     columns = (
@@ -75,47 +101,102 @@ def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False)
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bars:
+    children = Children()
+    with Progress(*columns, console=console, transient=False) as bars, children.forwarding():
         grid_bar = bars.add_task(f"grid {grid.name}", total=len(dirs))
+        todo = []
         for cell_dir in dirs:
-            cid = cell_dir.name
             if store.is_finished(cell_dir):
-                summary.skipped.append(cid)
+                summary.skipped.append(cell_dir.name)
                 bars.advance(grid_bar)
-                continue
+            else:
+                todo.append(cell_dir)
+
+        def one(cell_dir: Path, gpu: str | None = None) -> None:
+            if children.stopping:
+                return
+            cid = cell_dir.name
             archive_failed(cell_dir)
             cell_bar = bars.add_task(f"  {cid} train", total=None)
 
-            def progress(phase: str, done: int, total: int, _bar: int = cell_bar, _cid: str = cid) -> None:
-                bars.update(_bar, description=f"  {_cid} {phase}", completed=done, total=total)
+            def progress(phase: str, done: int, total: int) -> None:
+                bars.update(cell_bar, description=f"  {cid} {phase}", completed=done, total=total)
 
-            if in_process:
+            if in_process and jobs == 1 and load_cell(cell_dir).train.processes == 1:
                 from bench.train.cell import run_cell
 
                 run_cell(cell_dir, progress)
+                stopped = False
             else:
-                _run_subprocess(cell_dir, progress, console)
+                env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}
+                stopped = _run_subprocess(cell_dir, progress, console, children, env)
             bars.remove_task(cell_bar)
+            if stopped:
+                summary.states[cid] = "interrupted"
+                console.print(f"[yellow]{cid}: stopped with a checkpoint; run again to continue[/]")
+                return
             result = store.read_result(cell_dir) or {}
             summary.ran.append(cid)
             summary.states[cid] = result.get("status", "failed")
             if result.get("status") != "done":
                 console.print(f"[yellow]{cid}: {result.get('status')}[/] {result.get('reason') or ''}")
             bars.advance(grid_bar)
+
+        together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
+        if together:
+            _run_together(together, jobs, one)
+        for cell_dir in todo:
+            if cell_dir not in together:
+                one(cell_dir)
     return summary
 
 
-def _run_subprocess(cell_dir: Path, progress, console: Console) -> None:
-    cmd = [sys.executable, "-m", "bench", "cell", str(cell_dir), "--progress-lines"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _run_together(dirs: list[Path], jobs: int, one) -> None:
+    """`one(cell_dir, gpu)` for every cell, `jobs` at a time; a GPU slot is free again when its cell ends."""
+    gpus = visible_gpus()
+    slots: queue.Queue[int] = queue.Queue()
+    for k in range(jobs):
+        slots.put(k)
+
+    def in_slot(cell_dir: Path) -> None:
+        k = slots.get()
+        try:
+            one(cell_dir, gpus[k % len(gpus)] if gpus else None)
+        finally:
+            slots.put(k)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(in_slot, d) for d in dirs]:
+            future.result()
+
+
+def _run_subprocess(
+    cell_dir: Path, progress, console: Console, children: Children, env_extra: dict[str, str]
+) -> bool:
+    """Run one cell in its own process(es); True when it stopped on request (checkpointed, not done)."""
+    cmd = cell_command(cell_dir, load_cell(cell_dir).train.processes, progress_lines=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **TORCHRUN_ENV, **env_extra}
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(PROGRESS_PREFIX):
-                phase, done, total = line[len(PROGRESS_PREFIX) :].split()
-                progress(phase, int(done), int(total))
-            else:
-                console.print(line.rstrip("\n"), markup=False, highlight=False)
-        returncode = proc.wait()
-    if store.read_result(cell_dir) is None:
-        _record_crash(cell_dir, returncode)
+        with children.lock:
+            children.procs.add(proc)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if PROGRESS_PREFIX in line:  # torchrun may prefix a worker's lines
+                    phase, done, total = line.split(PROGRESS_PREFIX, 1)[1].split()
+                    progress(phase, int(done), int(total))
+                else:
+                    console.print(line.rstrip("\n"), markup=False, highlight=False)
+            returncode = proc.wait()
+        finally:
+            with children.lock:
+                children.procs.discard(proc)
+    if store.read_result(cell_dir) is not None:
+        return False
+    # Stopped on request: PREEMPTED_EXIT, or under torchrun (which exits 1 whenever a signal ends it)
+    # the note the cell leaves in its lock when it stops with a checkpoint.
+    stopped_note = "stopped_at_step" in (store.read_json(cell_dir / store.LOCK) or {})
+    if returncode == PREEMPTED_EXIT or children.stopping or stopped_note:
+        return True
+    record_crash(cell_dir, returncode)
+    return False

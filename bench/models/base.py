@@ -57,6 +57,9 @@ class GenerativeModel(ABC):
     conditional: ClassVar[bool] = False  # sample_given(labels, generator) exists
     needs_labels: ClassVar[bool] = False  # validation refuses unlabeled datasets
     needs_pairing: ClassVar[str] = "none"  # "paired" / "unpaired": the dataset must provide targets
+    # The keys of optimizers(), declared so validation can tell single-optimizer families (which
+    # DeepSpeed ZeRO can train) from adversarial ones; None = undeclared, treated as not single.
+    optimizer_phases: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, cfg: StrictModel, info: DatasetInfo, latent_size: int | None) -> None:
         self.cfg, self.info, self.latent_size = cfg, info, latent_size
@@ -90,9 +93,7 @@ class GenerativeModel(ABC):
         raise NotImplementedError(f"{type(self).__name__} is not class-conditional")
 
     @torch.no_grad()
-    def test_metrics(
-        self, test: ImageSplit, batch_size: int, generator: torch.Generator
-    ) -> dict[str, float]:
+    def test_metrics(self, test: ImageSplit, batch_size: int, generator: torch.Generator) -> dict[str, float]:
         return {}
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -120,6 +121,16 @@ class GenerativeModel(ABC):
 
 
 MODELS: Registry[type[GenerativeModel]] = Registry("model")
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The plain module behind DDP or torch.compile wrappers: its state dict loads anywhere, and its
+    buffers and submodules are reachable by name."""
+    while True:
+        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
+        if inner is None:
+            return net
+        net = inner
 
 
 def image_shape(info: DatasetInfo) -> tuple[int, int, int]:

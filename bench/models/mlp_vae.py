@@ -1,4 +1,4 @@
-"""MLP VAE (Kingma & Welling 2014): 784-512-256 encoder, mirrored decoder, Bernoulli likelihood."""
+"""MLP VAE (Kingma & Welling 2014): 784-512-256 encoder, mirrored decoder; Bernoulli or Gaussian (MSE)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pydantic import Field
 
 from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo
-from bench.datasets.batches import Batch
-from bench.models.base import MODELS, GenerativeModel, image_shape
-from bench.models.losses import bce_with_logits_sum, gaussian_kl, reparameterize
+from bench.models.base import MODELS
+from bench.models.losses import gaussian_nll_sum
 from bench.models.nets import mlp
+from bench.models.vae import VAE
 
 
 class MLPVAEConfig(StrictModel):
@@ -21,16 +21,14 @@ class MLPVAEConfig(StrictModel):
 
 
 @MODELS.register("mlp_vae")
-class MLPVAE(GenerativeModel):
+class MLPVAE(VAE):
     Config = MLPVAEConfig
-    family = "vae"
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes"
     default_latent_size = 16
 
     def __init__(self, cfg: MLPVAEConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
         assert latent_size is not None
-        self.shape = image_shape(info)
         d = math.prod(self.shape)
         h = cfg.hidden
         self.nets["encoder"] = mlp([d, *h, 2 * latent_size], [0] * len(h) + [None])
@@ -38,19 +36,25 @@ class MLPVAE(GenerativeModel):
         # (binary_cross_entropy_with_logits), which is exact and safe under bf16 autocast.
         self.nets["decoder"] = mlp([latent_size, *reversed(h), d], [0] * len(h) + [None])
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        params = [p for net in self.nets.values() for p in net.parameters()]
-        return {"main": torch.optim.Adam(params, lr=self.cfg.lr)}
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.nets["encoder"](x.flatten(1)).float().chunk(2, dim=1)
+        return mu, logvar
 
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
-        x01 = (batch.x.flatten(1) + 1) / 2  # Bernoulli targets in [0, 1]
-        mu, logvar = self.nets["encoder"](batch.x.flatten(1)).float().chunk(2, dim=1)
-        logits = self.nets["decoder"](reparameterize(mu, logvar))
-        recon = bce_with_logits_sum(logits, x01).mean()
-        kl = gaussian_kl(mu, logvar).mean()
-        return {"loss": recon + kl, "recon": recon, "kl": kl}
+    def decoder_output(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.nets["decoder"](z)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        z = torch.randn(n, self.latent_size, generator=generator, device=generator.device).to(self.device)
-        return (torch.sigmoid(self.nets["decoder"](z).float()) * 2 - 1).view(n, *self.shape)
+
+@MODELS.register("mlp_vae_mse")
+class MLPVAEMSE(MLPVAE):
+    """The same nets with a squared-error reconstruction: sum of (sigmoid(logits) - x)^2 over [0, 1]
+    pixels, plus KL. That is a Gaussian likelihood with variance 1/2 on [0, 1] pixels, up to the
+    constant D/2 log(pi), which the ELBO in the test metrics puts back."""
+
+    paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (Gaussian decoder, MSE + KL)"
+    log_bin_width = math.log(1 / 256)  # the density is over [0, 1] pixels
+
+    def recon_loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return (torch.sigmoid(out.float()) - (x.flatten(1).float() + 1) / 2).pow(2).sum(1)
+
+    def recon_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return gaussian_nll_sum(torch.sigmoid(out.float()), (x.flatten(1) + 1) / 2, 0.5)

@@ -75,9 +75,12 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Image -> strided convs (LeakyReLU 0.2; BatchNorm after the first unless norm='none') -> one score.
 
-    The score is a logit (DCGAN: the sigmoid lives in the loss) or a critic value (WGAN)."""
+    The score is a logit (DCGAN: the sigmoid lives in the loss) or a critic value (WGAN). With
+    `out_features` > 1 the same stack is an encoder or embedding: (N, out_features)."""
 
-    def __init__(self, channels: int, resolution: int, width: int, norm: str = "batch") -> None:
+    def __init__(
+        self, channels: int, resolution: int, width: int, norm: str = "batch", out_features: int = 1
+    ) -> None:
         super().__init__()
         start, n = dcgan_plan(resolution)
         c = width
@@ -88,9 +91,11 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(c * 2))
             layers.append(nn.LeakyReLU(0.2, True))
             c *= 2
-        layers.append(nn.Conv2d(c, 1, start, 1, 0))
+        layers.append(nn.Conv2d(c, out_features, start, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.out_features = out_features
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(x.shape[0])
+        out = self.net(x)
+        return out.view(x.shape[0]) if self.out_features == 1 else out.view(x.shape[0], -1)

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,9 +23,17 @@ from bench.results import store
 
 LOWER_IS_BETTER = ("fd_", "kid_", "class_kl_")
 HIDDEN = ("eval_seconds",)
+# Details kept in result.json but not worth a column each: FD per class, the step of a curve's best.
+HIDDEN_PATTERN = re.compile(r".*(_class\d+|_best_step)$")
 
 
-def protocol_fingerprint(protocol: dict[str, Any]) -> str:
+def protocol_fingerprint(protocol: dict[str, Any], metric: str | None = None) -> str:
+    """The fingerprint evaluation stored for `metric` (bench.eval.protocol: extractor, weight hash, N
+    generated, N real, split, resize, torch-fidelity version, seed, precision), else the cell's; results
+    from before fingerprints were stored get a hash of their whole protocol."""
+    stored = protocol.get("fingerprints", {}).get(metric) or protocol.get("fingerprint")
+    if stored:
+        return stored
     core = {k: v for k, v in protocol.items() if k not in ("versions", "extractor_test_accuracy")}
     return hashlib.sha256(canonical_json(core).encode()).hexdigest()[:8]
 
@@ -41,9 +50,10 @@ def collect(out: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class Row:
-    model: str
-    dataset: str
+    model: str  # the model's label: its name plus the arguments that differ from the defaults
+    dataset: str  # likewise, e.g. cifar10[classes=cat+dog]
     latent_size: int | None
+    group: str = ""  # config hash without the seed (bench.results.identity); "" for old results
     counts: Counter = field(default_factory=Counter)
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     wall: list[float] = field(default_factory=list)
@@ -68,35 +78,51 @@ def build(results: list[dict[str, Any]]) -> Leaderboard:
     fp_counts: dict[str, Counter] = defaultdict(Counter)
     for r in results:
         if r.get("status") == "done":
-            fp = protocol_fingerprint(r.get("protocol", {}))
             for name in r.get("metrics", {}):
-                fp_counts[name][fp] += 1
+                fp_counts[name][protocol_fingerprint(r.get("protocol", {}), name)] += 1
     majority = {name: c.most_common(1)[0][0] for name, c in fp_counts.items()}
 
     rows: dict[tuple, Row] = {}
     protocols: dict[str, dict[str, Any]] = {}
     for r in results:
-        key = (r["model"], r["dataset"], r.get("latent_size"))
+        key = (
+            r.get("model_label", r["model"]),
+            r.get("dataset_label", r["dataset"]),
+            r.get("latent_size"),
+            r.get("group", ""),
+        )
         row = rows.setdefault(key, Row(*key))
         row.counts[r.get("status", "failed")] += 1
         if r.get("status") != "done":
             continue
         row.wall.append(float(r.get("wall_seconds", 0.0)))
-        fp = protocol_fingerprint(r.get("protocol", {}))
         for name, value in r.get("metrics", {}).items():
-            if name in HIDDEN or value is None:
+            if name in HIDDEN or HIDDEN_PATTERN.match(name) or value is None:
                 continue
+            fp = protocol_fingerprint(r.get("protocol", {}), name)
             column = name if fp == majority[name] else f"{name}@{fp}"
             row.values[column].append(float(value))
             protocols.setdefault(column, r.get("protocol", {}))
+    _disambiguate(list(rows.values()))
     columns = sorted({c for row in rows.values() for c in row.values}, key=_column_order)
-    main = next((c for c in columns if c.startswith("fd_") and "@" not in c), columns[0] if columns else None)
+    # FID when the grid measured it (comparable with published numbers), else the domain FD.
+    main = next((c for c in columns if c == "fid" or (c.startswith("fd_") and "@" not in c)), None)
+    main = "fid" if "fid" in columns else main or (columns[0] if columns else None)
 
     def sort_key(row: Row) -> tuple:
         s = row.stat(main) if main else None
         return (s is None, s[0] if s else 0.0, row.model, row.dataset, row.latent_size or 0)
 
     return Leaderboard(sorted(rows.values(), key=sort_key), columns, main, protocols)
+
+
+def _disambiguate(rows: list[Row]) -> None:
+    """Rows whose labels read the same but whose configs differ elsewhere (budget, eval settings)
+    get their group hash appended to the model label, so no two rows look alike."""
+    seen = Counter((r.model, r.dataset, r.latent_size) for r in rows)
+    for r in rows:
+        if seen[(r.model, r.dataset, r.latent_size)] > 1 and r.group:
+            r.model = f"{r.model} #{r.group}"
 
 
 def _column_order(c: str) -> tuple:

@@ -1,10 +1,13 @@
-"""Each cell's state, read from its folder: pending, running, interrupted, done, failed, diverged."""
+"""Each cell's state, read from its folder: pending, queued, running, requeued, interrupted, done,
+failed, diverged. With SLURM, `active_jobs` (job id -> state, from squeue) tells a cell whose job still
+exists (queued, running, or requeued after a preemption) from one whose job is gone (interrupted)."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +49,15 @@ def _last_step(cell_dir: Path) -> int | None:
         return None
 
 
-def cell_state(cell_dir: Path, active_jobs: set[str] | frozenset[str] = frozenset()) -> CellState:
+QUEUED = "queued.json"  # written by the SLURM launcher: the array task a cell was submitted as
+
+
+def cell_state(cell_dir: Path, active_jobs: Mapping[str, str] | frozenset[str] = frozenset()) -> CellState:
     cfg = store.read_json(cell_dir / store.CONFIG) or {}
     result = store.read_result(cell_dir)
     lock = store.read_json(cell_dir / store.LOCK)
-    job = (result or {}).get("slurm_job_id") or (lock or {}).get("slurm_job_id")
+    queued = store.read_json(cell_dir / QUEUED) or {}
+    job = (result or {}).get("slurm_job_id") or (lock or {}).get("slurm_job_id") or queued.get("job")
     if result is not None:
         state = result.get("status", "failed")
         detail = result.get("reason") or ""
@@ -64,8 +71,12 @@ def cell_state(cell_dir: Path, active_jobs: set[str] | frozenset[str] = frozense
             else (local and _pid_alive(int(lock.get("pid", -1))))
         )
         state = "running" if alive else "interrupted"
+        if alive and isinstance(active_jobs, Mapping) and active_jobs.get(job) != "RUNNING":
+            state = "requeued"  # preempted, checkpointed, waiting to continue
         step = _last_step(cell_dir)
         detail = f"step {step}" if step else ""
+    elif job is not None and job in active_jobs:
+        state, detail = "queued", ""
     else:
         state, detail = "pending", ""
     return CellState(
@@ -80,5 +91,5 @@ def cell_state(cell_dir: Path, active_jobs: set[str] | frozenset[str] = frozense
     )
 
 
-def all_states(out: Path, active_jobs: set[str] | frozenset[str] = frozenset()) -> list[CellState]:
+def all_states(out: Path, active_jobs: Mapping[str, str] | frozenset[str] = frozenset()) -> list[CellState]:
     return [cell_state(p.parent, active_jobs) for p in sorted(out.glob(f"*/{store.CONFIG}"))]

@@ -2,6 +2,11 @@
 
 Nets, optimizers, the step, the data stream's position and the RNG state of every library, stored
 with plain tensors and Python scalars only, so they load with `torch.load(weights_only=True)`.
+
+A cell trained by several processes also writes one shard per process beside the checkpoint: that
+process's RNG states (each draws its own noise) and its part of sharded optimizer state (DeepSpeed
+ZeRO). Shards carry the step in their name and are written before the main file, so a kill between
+two writes never pairs a main checkpoint with shards of another step.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.models.base import unwrap
 from bench.results.store import atomic_write
 
 
@@ -55,15 +61,40 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     step: int,
     stream_state: dict[str, int],
+    extra: dict[str, Any] | None = None,
 ) -> None:
+    """`extra`: more plain state to carry (processes, a metric curve kept in memory ...)."""
     state = {
         "step": step,
-        "nets": {k: _unwrap(net).state_dict() for k, net in nets.items()},
+        "nets": {k: unwrap(net).state_dict() for k, net in nets.items()},
         "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()},
         "stream": stream_state,
         "rng": rng_state(),
+        "extra": extra or {},
     }
     atomic_write(path, lambda f: torch.save(state, f), binary=True)
+
+
+def shard_path(path: Path, rank: int, step: int) -> Path:
+    return path.with_name(f"{path.stem}.rank{rank}.step{step}{path.suffix}")
+
+
+def save_shard(path: Path, rank: int, step: int, optimizers: dict[str, Any]) -> None:
+    """This process's RNG states and sharded optimizer states (already state_dicts)."""
+    state = {"step": step, "rng": rng_state(), "optimizers": optimizers}
+    atomic_write(shard_path(path, rank, step), lambda f: torch.save(state, f), binary=True)
+
+
+def load_shard(path: Path, rank: int, step: int) -> dict[str, Any] | None:
+    p = shard_path(path, rank, step)
+    return torch.load(p, map_location="cpu", weights_only=True) if p.exists() else None
+
+
+def prune_shards(path: Path, keep_step: int) -> None:
+    """Remove shards of other steps; called after the main checkpoint of `keep_step` is in place."""
+    for p in path.parent.glob(f"{path.stem}.rank*.step*{path.suffix}"):
+        if not p.name.endswith(f".step{keep_step}{path.suffix}"):
+            p.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -73,17 +104,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def restore(
     state: dict[str, Any], nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
 ) -> None:
-    for k, net in nets.items():
-        _unwrap(net).load_state_dict(state["nets"][k])
+    restore_nets(state, nets)
     for k, opt in optimizers.items():
         opt.load_state_dict(state["optimizers"][k])
     set_rng_state(state["rng"])
 
 
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The plain module behind DDP or torch.compile wrappers, so checkpoints load anywhere."""
-    while True:
-        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
-        if inner is None:
-            return net
-        net = inner
+def restore_nets(state: dict[str, Any], nets: dict[str, nn.Module]) -> None:
+    for k, net in nets.items():
+        unwrap(net).load_state_dict(state["nets"][k])

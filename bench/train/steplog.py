@@ -3,6 +3,10 @@
 A `.item()` per loss per step would stall a GPU pipeline every step; instead each step's values are
 stacked into one small tensor, and a flush moves all pending steps to the host at once, appends them
 to metrics.jsonl and checks them for NaN/inf.
+
+With several processes each computes losses on its share of the batch; `reduce` (a mean over
+processes, one collective per flush) makes the logged values those of the whole batch, as one process
+would log them, and lets every process see a NaN at once, so all of them stop together.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,8 +25,11 @@ class Diverged(RuntimeError):
 
 
 class StepLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(
+        self, path: Path | None, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
+        """`path` None: check, do not write (processes other than the first)."""
+        self.path, self.reduce = path, reduce
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = defaultdict(int)
         self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []
@@ -45,15 +53,17 @@ class StepLog:
         """Write pending steps (one device->host copy for all of them); raise Diverged on NaN/inf."""
         if not self._pending:
             return []
-        values = torch.cat([row for _, _, row in self._pending]).cpu().tolist()
+        values = torch.cat([row for _, _, row in self._pending])
+        values = (self.reduce(values) if self.reduce is not None else values).cpu().tolist()
         rows, i = [], 0
         for step, keys, _ in self._pending:
             row = {"step": step, **dict(zip(keys, values[i : i + len(keys)], strict=True))}
             i += len(keys)
             rows.append(row)
         self._pending.clear()
-        with self.path.open("a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
         for r in rows:
             bad = [k for k, v in r.items() if k != "step" and not math.isfinite(v)]
             if bad:

@@ -1,0 +1,212 @@
+"""Evaluation as one cell needs it: a check before training, a curve during it, the scores after it.
+
+The runner (bench/train/cell.py) makes one `CellEvaluation` before it trains anything, which checks
+every weight file the metrics need (so a missing Inception file fails in a second, not after hours of
+training), calls `on_flush` after each log flush, and `final` once training is done.
+
+The curve: every `eval.curve_every` steps, `eval.curve_metrics` on `eval.curve_n_samples` images,
+appended to curve.jsonl in the cell folder (and drawn in curve.png); result.json gets each metric's
+best and final value. The curve runs under `torch.random.fork_rng`, so it never changes the training
+noise: a cell with a curve trains exactly as one without.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from bench.config import CellConfig
+from bench.datasets.base import DatasetInfo, ImageSplit
+from bench.datasets.source import DataContext, DatasetSource
+from bench.eval import assets
+from bench.eval.evaluate import cell_extractors, check_sizes, evaluate, evaluate_samples, needed_extractors
+from bench.eval.generate import unconditional
+from bench.models.base import GenerativeModel
+from bench.results.store import atomic_write_text
+
+CURVE = "curve.jsonl"
+
+
+class CellEvaluation:
+    def __init__(
+        self,
+        cfg: CellConfig,
+        source: DatasetSource,
+        info: DatasetInfo,
+        train: ImageSplit,
+        ctx: DataContext,
+        accelerator: Accelerator,
+        cell_dir: Path,
+        start_step: int,
+    ) -> None:
+        self.cfg, self.source, self.info, self.train, self.ctx = cfg, source, info, train, ctx
+        self.accelerator, self.cell_dir = accelerator, cell_dir
+        self.cache_dir = ctx.cache_dir.parent
+        self.cuda = accelerator.device.type == "cuda"
+        ev = cfg.eval
+        wanted = set(ev.metrics) | (set(ev.curve_metrics) if ev.curve_every else set())
+        assets.require(needed_extractors(sorted(wanted)))  # before any training: one clear line
+        self._test: ImageSplit | None = None
+        self._last_flush = start_step
+        available = info.splits.get(ev.split, 0) or None  # 0: a folder dataset, known once loaded
+        if available:  # KID/IS sizes, refused before training rather than after it
+            check_sizes(ev, list(ev.metrics), ev.n_samples, min(ev.n_real or available, available))
+        if ev.curve_every:
+            n_real = min(ev.curve_n_samples, ev.n_real or info.splits.get(ev.split, 0))
+            check_sizes(ev, list(ev.curve_metrics), ev.curve_n_samples, n_real)
+            if accelerator.is_main_process:
+                _truncate(cell_dir / CURVE, start_step)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        out = {
+            "dataset": self.cfg.dataset,
+            "dataset_args": self.cfg.dataset_args,
+            "split": self.cfg.eval.split,
+        }
+        if self.info.pairing != "none":
+            out["side"] = "targets"
+        return out
+
+    def test_split(self) -> ImageSplit:
+        if self._test is None:
+            self._test = self.source.load(self.cfg.eval.split, self.ctx)
+        return self._test
+
+    def reference(self) -> ImageSplit:
+        """The real images generated ones are compared with. Image-to-image families generate
+        translations A -> B, so for paired and unpaired datasets that is the target side (B)."""
+        split = self.test_split()
+        if self.info.pairing != "none" and split.targets is not None:
+            return ImageSplit(split.targets)
+        return split
+
+    def on_flush(self, step: int, model: GenerativeModel) -> None:
+        """Called by every process after each flush; a curve point when a multiple of K was passed."""
+        every = self.cfg.eval.curve_every
+        due = every and (step // every > self._last_flush // every or step == model.total_steps)
+        self._last_flush = step
+        if not due:
+            return
+        ev = self.cfg.eval
+        devices = [self.accelerator.device] if self.cuda else []
+        with torch.random.fork_rng(devices=devices):
+            test = self.reference()
+            small = ev.model_copy(update={"n_real": min(ev.curve_n_samples, len(test))})
+            extractors = cell_extractors(list(ev.curve_metrics), self.info, self.train, test, self.cache_dir)
+            model.train(False)
+            scores, _, _ = evaluate_samples(
+                unconditional(model),
+                model.device,
+                test,
+                self.identity,
+                small,
+                list(ev.curve_metrics),
+                extractors,
+                self.cache_dir,
+                self.cuda,
+                n=ev.curve_n_samples,
+                num_classes=self.info.num_classes,
+                accelerator=self.accelerator,
+            )
+            model.train(True)
+        if self.accelerator.is_main_process:
+            with (self.cell_dir / CURVE).open("a") as f:
+                f.write(json.dumps({"step": step, **scores}) + "\n")
+
+    def final(self, model: GenerativeModel) -> tuple[dict[str, float], dict[str, Any]]:
+        """Scores on the test split and the protocol; every process calls it (each samples a share)."""
+        ev = self.cfg.eval
+        test = self.reference()
+        extractors = cell_extractors(
+            list(ev.metrics), self.info, self.train, test, self.cache_dir, conditional=model.conditional
+        )
+        metrics, protocol = evaluate(
+            model,
+            self.info,
+            test,
+            ev,
+            extractors,
+            self.cuda,
+            self.identity,
+            self.cache_dir,
+            self.accelerator,
+        )
+        if ev.curve_every and self.accelerator.is_main_process:
+            curve = read_curve(self.cell_dir / CURVE)
+            metrics |= curve_summary(curve)
+            protocol["curve"] = {
+                "every": ev.curve_every,
+                "n_generated": ev.curve_n_samples,
+                "metrics": list(ev.curve_metrics),
+            }
+            _plot(curve, self.cell_dir / "curve.png", self.cfg.cell_id)
+        return metrics, protocol
+
+
+def _truncate(path: Path, after_step: int) -> None:
+    """Drop curve points a crashed run logged after its last checkpoint: the resumed run logs them again."""
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= after_step]
+        atomic_write_text(path, "".join(r + "\n" for r in rows))
+
+
+def read_curve(path: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _higher_is_better(name: str) -> bool:
+    return name.startswith(("coverage_", "isc", "precision_", "recall_", "cond_accuracy_"))
+
+
+def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
+    """curve_<metric>_best, curve_<metric>_best_step and curve_<metric>_final for each metric."""
+    out: dict[str, float] = {}
+    if not curve:
+        return out
+    for name in curve[-1]:
+        if name == "step" or name.endswith("_std"):
+            continue
+        points = [(row["step"], row[name]) for row in curve if row.get(name) is not None]
+        pick = max if _higher_is_better(name) else min
+        step, best = pick(points, key=lambda p: p[1])
+        out |= {
+            f"curve_{name}_best": best,
+            f"curve_{name}_best_step": step,
+            f"curve_{name}_final": points[-1][1],
+        }
+    return out
+
+
+def _plot(curve: list[dict[str, float]], out: Path, title: str) -> None:
+    if not curve:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.results.store import atomic_write
+
+    names = [k for k in curve[-1] if k != "step" and not k.endswith("_std")]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot([r["step"] for r in curve], [r[name] for r in curve], marker="o")
+        ax.set_xlabel("step")
+        ax.set_title(name)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=80), binary=True)
+    plt.close(fig)
+
+
+def preflight(cells: list[CellConfig]) -> None:
+    """Before a grid trains anything: every weight file any cell's metrics need is present and exact."""
+    wanted: set[str] = set()
+    for c in cells:
+        wanted |= set(c.eval.metrics) | (set(c.eval.curve_metrics) if c.eval.curve_every else set())
+    assets.require(needed_extractors(sorted(wanted)))

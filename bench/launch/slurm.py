@@ -1,0 +1,252 @@
+"""Submit a grid to SLURM as job arrays: one array task per cell, each run with `srun` (and torchrun for
+cells of several processes), preemption-safe.
+
+The batch script is rendered from the top-level `slurm/array.sbatch`. Values that reach an `#SBATCH`
+line (which SLURM parses itself, not the shell) are validated against strict patterns; values in the
+script body are shell-quoted; the sbatch command is an argument list. A re-run submits only cells that
+are neither finished nor still queued or running (job ids from `squeue`, recorded per cell in
+queued.json), so submitting a grid twice never trains a cell twice.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from bench.config import CellConfig, StrictModel, validate
+from bench.errors import BenchError
+from bench.grid import Grid
+from bench.launch.cells import archive_failed, materialize
+from bench.results import store
+from bench.results.status import QUEUED  # in a cell folder: the array task it was submitted as
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
+SUBMISSIONS = ".slurm"  # under --out: one folder per submitted array (cells list, script, sbatch logs)
+TOKEN = r"^[A-Za-z0-9_.+-]+$"  # partition, account, qos: no spaces, quotes or newlines
+PATH_CHARS = re.compile(r"^[A-Za-z0-9_./+-]+$")
+
+
+class SlurmConfig(StrictModel):
+    """Resources of each array task; the grid's `slurm:` mapping, overridden by `bench run` flags."""
+
+    partition: str | None = Field(None, pattern=TOKEN)
+    account: str | None = Field(None, pattern=TOKEN)
+    qos: str | None = Field(None, pattern=TOKEN)
+    time: str = Field("04:00:00", pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", description="[D-]HH[:MM[:SS]]")
+    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="per node, e.g. 32G")
+    cpus_per_process: PositiveInt = 4
+    gpus_per_process: NonNegativeInt = Field(1, description="0 on a CPU-only partition")
+    nodes: PositiveInt = Field(1, description="nodes per cell; train.processes is split evenly over them")
+    throttle: PositiveInt | None = Field(None, description="at most this many tasks at once (--array=0-K%M)")
+    signal_seconds: PositiveInt = Field(120, description="USR1 this long before the time limit: checkpoint")
+    port: int = Field(29500, ge=1024, le=65535, description="torchrun rendezvous port on a cell's first node")
+
+
+def slurm_config(grid: Grid, flags: dict[str, Any]) -> SlurmConfig:
+    """The grid's `slurm:` mapping with the flags that were given laid over it, validated."""
+    raw = {**(getattr(grid, "slurm", None) or {}), **{k: v for k, v in flags.items() if v is not None}}
+    return validate(SlurmConfig, raw, "slurm")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ArrayJob:
+    """One sbatch job array: cells that share a resource shape (their `train.processes`)."""
+
+    cells: list[Path]
+    processes: int
+    script: str
+    command: list[str]
+    folder: Path
+
+
+def _resources(cfg: SlurmConfig, processes: int) -> list[str]:
+    if processes % cfg.nodes:
+        raise BenchError(f"slurm.nodes: {cfg.nodes} does not divide train.processes={processes}")
+    per_node = processes // cfg.nodes
+    lines = [
+        f"--nodes={cfg.nodes}",
+        "--ntasks-per-node=1",  # one launcher per node; torchrun starts the processes
+        f"--cpus-per-task={cfg.cpus_per_process * per_node}",
+        f"--time={cfg.time}",
+    ]
+    if cfg.gpus_per_process:
+        lines.append(f"--gpus-per-node={cfg.gpus_per_process * per_node}")
+    for key in ("mem", "partition", "account", "qos"):
+        if getattr(cfg, key) is not None:
+            lines.append(f"--{key}={getattr(cfg, key)}")
+    return ["#SBATCH " + line for line in lines]
+
+
+def _launch(cfg: SlurmConfig, processes: int, python: str) -> str:
+    """The job step: srun on every node of the task; torchrun with SLURM's nodes as rendezvous."""
+    q = shlex.quote
+    cell = ["-m", "bench", "cell", '"$cell_dir"']
+    if processes == 1:
+        return f"srun --ntasks=1 {q(python)} " + " ".join(cell)
+    per_node = processes // cfg.nodes
+    head = 'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)\n'
+    torchrun = [
+        "srun",
+        "--ntasks-per-node=1",
+        q(python),
+        "-m",
+        "torch.distributed.run",
+        '--nnodes="$SLURM_NNODES"',
+        f"--nproc-per-node={per_node}",
+        "--rdzv-backend=c10d",
+        f'--rdzv-endpoint="$head:{cfg.port}"',
+        '--rdzv-id="$SLURM_JOB_ID"',
+    ]
+    return head + " ".join(torchrun + cell)
+
+
+def _job_name(grid: Grid) -> str:
+    return "bench-" + (re.sub(r"[^A-Za-z0-9_.-]", "_", grid.name) or "grid")
+
+
+def render(grid: Grid, cfg: SlurmConfig, cells_file: Path, n_cells: int, processes: int, python: str) -> str:
+    """The batch script of one array of `n_cells` tasks."""
+    array = f"0-{n_cells - 1}" + (f"%{cfg.throttle}" if cfg.throttle else "")
+    values = {
+        "__JOB_NAME__": _job_name(grid),
+        "__ARRAY__": array,
+        "__SIGNAL_SECONDS__": str(cfg.signal_seconds),
+        "__RESOURCES__": "\n".join(_resources(cfg, processes)),
+        "__CELLS_FILE__": shlex.quote(str(cells_file)),
+        "__LAUNCH__": _launch(cfg, processes, python),
+        "__PYTHON__": shlex.quote(python),
+    }
+    if not TEMPLATE.is_file():
+        raise BenchError(f"--launcher slurm: the batch script template {TEMPLATE} is missing")
+    text = TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace(key, value)
+    left = re.findall(r"__[A-Z_]+__", text)
+    if left:
+        raise BenchError(f"{TEMPLATE}: unknown placeholder {left[0]}")
+    return text
+
+
+def active_jobs() -> dict[str, str] | None:
+    """Array task id ("123_4") or job id -> SLURM state, from squeue; None where SLURM does not answer."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["squeue", "--noheader", "--array", "--format=%i|%T"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    jobs = {}
+    for line in out.splitlines():
+        job, _, state = line.strip().partition("|")
+        if job:
+            jobs[job] = state
+    return jobs
+
+
+def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], list[Path], list[Path]]:
+    """(to submit, finished, already queued or running)."""
+    todo, finished, queued = [], [], []
+    for d in dirs:
+        if store.is_finished(d):
+            finished.append(d)
+            continue
+        ids = {
+            (store.read_json(d / QUEUED) or {}).get("job"),
+            (store.read_json(d / store.LOCK) or {}).get("slurm_job_id"),
+        }
+        if ids & set(jobs):
+            queued.append(d)
+        else:
+            todo.append(d)
+    return todo, finished, queued
+
+
+def _check_out_path(out: Path) -> None:
+    if not PATH_CHARS.match(str(out)):
+        raise BenchError(
+            f"--out: {str(out)!r} has characters SLURM's output patterns cannot take; "
+            "use letters, digits and . _ + - /"
+        )
+
+
+@dataclass
+class Submission:
+    jobs: list[tuple[str, ArrayJob]]  # (array job id, what it runs); empty on a dry run
+    finished: list[Path]
+    queued: list[Path]
+    arrays: list[ArrayJob]
+
+
+def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
+    """The arrays to submit. A dry run writes nothing and lists every cell of the grid."""
+    out = out.resolve()
+    _check_out_path(out)
+    python = sys.executable
+    if dry_run:
+        dirs = [out / c.cell_id for c in grid.cells]
+        todo, finished, queued = dirs, [], []
+        shapes = {out / c.cell_id: c.train.processes for c in grid.cells}
+    else:
+        jobs = active_jobs()
+        if jobs is None:
+            raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
+        dirs = materialize(grid, out)
+        todo, finished, queued = _pending_cells(dirs, jobs)
+        shapes = {
+            d: CellConfig.model_validate_json((d / store.CONFIG).read_text()).train.processes for d in todo
+        }
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    arrays = []
+    for processes in sorted({shapes[d] for d in todo}):
+        cells = [d for d in todo if shapes[d] == processes]
+        folder = out / SUBMISSIONS / f"{_job_name(grid)}-{stamp}-p{processes}"
+        script = render(grid, cfg, folder / "cells.txt", len(cells), processes, python)
+        command = [
+            "sbatch",
+            "--parsable",
+            f"--chdir={out}",
+            f"--output={folder}/%A_%a.out",
+            str(folder / "array.sbatch"),
+        ]
+        arrays.append(ArrayJob(cells, processes, script, command, folder))
+    return Submission([], finished, queued, arrays)
+
+
+def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
+    """Write each array's cells list and script, sbatch it, and mark its cells as queued."""
+    sub = plan(grid, out, cfg, dry_run=False)
+    for array in sub.arrays:
+        array.folder.mkdir(parents=True, exist_ok=True)
+        store.atomic_write_text(array.folder / "cells.txt", "".join(f"{d}\n" for d in array.cells))
+        store.atomic_write_text(array.folder / "array.sbatch", array.script)
+        for d in array.cells:
+            archive_failed(d)  # keep a failed attempt's result beside the cell; this one retries it
+        try:
+            done = subprocess.run(array.command, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise BenchError(f"sbatch could not be run: {err}") from None
+        if done.returncode != 0:
+            raise BenchError(f"sbatch refused the array in {array.folder}: {done.stderr.strip()}")
+        job = done.stdout.strip().split(";")[0]
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for i, d in enumerate(array.cells):
+            store.atomic_write_json(
+                d / QUEUED, {"job": f"{job}_{i}", "submitted": now, "script": str(array.folder)}
+            )
+        sub.jobs.append((job, array))
+    return sub
