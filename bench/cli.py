@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench.commands import eval_assets
 from bench.commands.analyze import analyze
@@ -96,6 +97,7 @@ def run(
     from bench.datasets.root import export_root, prepare
     from bench.grid import load_grid
 
+    _quiet_deepspeed()
     export_root(data_root)  # before validation: image folders under the root list their classes
     g = load_grid(grid, sets)  # validates everything before anything is written
     slurm_cfg = None
@@ -253,12 +255,15 @@ def leaderboard(
 def _print_leaderboard(lb) -> None:
     from bench.results.leaderboard import table_rows
 
-    header, body = table_rows(lb)
-    t = Table(title=f"leaderboard (sorted by {lb.main}, lower is better; mean ± std over seeds)")
+    header, body = table_rows(lb, headline_only=True)
+    t = Table(
+        title=f"leaderboard (sorted by {lb.main}, lower is better; mean ± std over seeds)",
+        caption="every column, family metrics included: leaderboard.md / .csv / .json",
+    )
     for h in header:
         t.add_column(h, overflow="fold")
     for r in body:
-        t.add_row(*r)
+        t.add_row(*map(Text, r))  # Text, not markup: labels such as dcgan[g_width=32] hold brackets
     console.print(t)
 
 
@@ -272,6 +277,7 @@ def cell(
 
     if not (cell_dir / store.CONFIG).is_file():
         raise BenchError(f"{cell_dir}: no {store.CONFIG} here; not a cell folder")
+    _quiet_deepspeed()
     from bench.train.cell import run_cell
 
     def report(phase: str, done: int, total: int) -> None:
@@ -303,6 +309,16 @@ def cell_crashed(
 
     if store.read_result(cell_dir) is None:
         record_crash(cell_dir, code, log)
+
+
+def _quiet_deepspeed() -> None:
+    """accelerate imports DeepSpeed when it is installed, and DeepSpeed warns on import, in every cell,
+    that it found no GPU and chose the CPU. Without a GPU that is the expected case: say it up front
+    (cells inherit the environment of `bench run`)."""
+    import torch
+
+    if "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
+        os.environ["DS_ACCELERATOR"] = "cpu"
 
 
 def _require_dir(out: Path) -> None:

@@ -2,9 +2,10 @@
 
 Same DCGAN nets, same digits data, same batch, same threads, in the same process; the two loops
 alternate in rounds so that machine noise hits both alike. Prints per-step times and the ratio
-runner / bare (1.00 = no overhead), from the medians and from the fastest rounds: on a shared machine
-the fastest round is the least disturbed one (the estimator `timeit` recommends), so when the two
-ratios disagree, the machine was busy; re-run it quiet.
+runner / bare (1.00 = no overhead) three ways: the median over rounds of each round's ratio (a
+runner round against the bare round just before it, which cancels the slow drift of a shared VM's
+speed; the headline figure), the ratio of the medians, and the ratio of the fastest rounds (the least
+disturbed ones, the estimator `timeit` recommends). When they disagree the machine was busy: re-run.
 
     python benchmarks/runner_overhead.py [--steps 60] [--rounds 5] [--batch 64] [--width 32]
 """
@@ -67,7 +68,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--latent", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for both loops; 0 = all cores")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     source = DATASETS.get("digits")(DATASETS.get("digits").Args())
     info, train = source.info(), source.load("train", DataContext.from_env())
@@ -77,9 +81,7 @@ def main() -> None:
     model = DCGAN(cfg, info, args.latent)
     accelerator = make_accelerator(TrainConfig(steps=1))
     opts = model.optimizers()
-    prepared = accelerator.prepare(*model.nets.values(), *opts.values())
-    model.nets = dict(zip(model.nets, prepared[:2], strict=True))
-    opts = dict(zip(opts, prepared[2:], strict=True))
+    model.nets = {name: accelerator.prepare_model(net) for name, net in model.nets.items()}  # as cell.py
     stream = BatchStream(train, args.batch, accelerator.device, seed=0)
 
     torch.manual_seed(0)
@@ -110,7 +112,11 @@ def main() -> None:
     )
     for label, med, times in (("bare PyTorch loop", b, b_times), ("bench runner     ", r, r_times)):
         print(f"{label} : {med * 1e3:8.2f} ms/step (rounds: {', '.join(f'{t * 1e3:.1f}' for t in times)})")
-    print(f"ratio runner/bare : {r / b:.3f} (medians), {min(r_times) / min(b_times):.3f} (fastest rounds)")
+    paired = statistics.median(rt / bt for rt, bt in zip(r_times, b_times, strict=True))
+    print(
+        f"ratio runner/bare : {paired:.3f} (median of per-round ratios), {r / b:.3f} (ratio of medians), "
+        f"{min(r_times) / min(b_times):.3f} (fastest rounds)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,10 @@ def test_run_status_leaderboard(write_grid, tmp_path: Path) -> None:
     assert status.returncode == 0 and "4 done" in status.stdout
 
     lb = json.loads(bench("leaderboard", "--out", str(out), "--format", "json").stdout)
-    assert {(r["model"], r["counts"]["done"]) for r in lb["rows"]} == {("mlp_vae", 2), ("dcgan[d_width=8,g_width=8]", 2)}
+    assert {(r["model"], r["counts"]["done"]) for r in lb["rows"]} == {
+        ("mlp_vae", 2),
+        ("dcgan[d_width=8,g_width=8]", 2),
+    }
     assert all(r["metrics"]["fd_digits"]["n"] == 2 for r in lb["rows"])
 
     again = bench("run", "--grid", str(grid), "--out", str(out))

@@ -138,8 +138,13 @@ def _fmt(stat: tuple[float, float] | None) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
 
-def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "dataset", "latent", *lb.columns, "done", "failed", "diverged", "wall s"]
+# The terminal table keeps the sample-quality scores every family shares; the files keep every column.
+HEADLINE = re.compile(r"^(fid|kid_inception|isc|fd_[^@]+|kid_(?!.*_std)[^@]+|coverage_[^@]+)(@.*)?$")
+
+
+def table_rows(lb: Leaderboard, headline_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    columns = [c for c in lb.columns if HEADLINE.match(c)] if headline_only else lb.columns
+    header = ["model", "dataset", "latent", *columns, "done", "failed", "diverged", "wall s"]
     body = []
     for row in lb.rows:
         body.append(
@@ -147,7 +152,7 @@ def table_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
                 row.model,
                 row.dataset,
                 "-" if row.latent_size is None else str(row.latent_size),
-                *(_fmt(row.stat(c)) for c in lb.columns),
+                *(_fmt(row.stat(c)) for c in columns),
                 str(row.counts["done"]),
                 str(row.counts["failed"]),
                 str(row.counts["diverged"]),
