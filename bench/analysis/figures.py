@@ -50,6 +50,7 @@ def save_labeled_grid(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png"), binary=True)
+    # bbox "tight" grows the canvas to fit long row labels instead of cutting them at the edge.
+    atomic_write(path, lambda f: fig.savefig(f, format="png", bbox_inches="tight"), binary=True)
     plt.close(fig)
     return path
