@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid
 
-from bench.results.store import atomic_write
+from bench.results.plots import pyplot, save_figure
 
 PAD = 2
 
@@ -21,10 +21,7 @@ def save_labeled_grid(
     title: str = "",
 ) -> Path:
     """images: (rows, cols, C, H, W) float in [-1, 1]; written atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows, cols, c, h, w = images.shape
     grid = make_grid(
@@ -49,8 +46,4 @@ def save_labeled_grid(
     ax.tick_params(length=0)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    # bbox "tight" grows the canvas to fit long row labels instead of cutting them at the edge.
-    atomic_write(path, lambda f: fig.savefig(f, format="png", bbox_inches="tight"), binary=True)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, tight_bbox=True)

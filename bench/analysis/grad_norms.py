@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis
@@ -17,8 +16,7 @@ from bench.errors import BenchError
 from bench.models.adversarial import GRAD_NORM_KEY
 from bench.models.base import GenerativeModel
 from bench.results import store
-from bench.results.plots import read_metrics
-from bench.results.store import atomic_write
+from bench.results.plots import plot_series, pyplot, read_metrics, save_figure
 
 
 class GradNormOptions(StrictModel):
@@ -34,30 +32,17 @@ def diagnostic_series(metrics_path: Path) -> dict[str, list[tuple[int, float]]]:
 def plot_diagnostics(
     series: dict[str, list[tuple[int, float]]], out: Path, title: str, log_scale: bool
 ) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(series), 1, figsize=(6.4, 2.4 * len(series)), squeeze=False)
+    fig, axes = pyplot().subplots(len(series), 1, figsize=(6.4, 2.4 * len(series)), squeeze=False)
     for ax, (key, points) in zip(axes[:, 0], series.items(), strict=True):
-        steps = torch.tensor([s for s, _ in points], dtype=torch.float64)
-        vals = torch.tensor([v for _, v in points], dtype=torch.float64)
-        ax.plot(steps, vals, lw=0.5, alpha=0.35, color="C1")
-        w = max(1, len(vals) // 50)
-        if w > 1:  # a moving average over ~2% of the run shows the trend through step-to-step noise
-            smooth = torch.nn.functional.avg_pool1d(vals.view(1, 1, -1), w, stride=1).view(-1)
-            ax.plot(steps[w - 1 :], smooth, lw=1.2, color="C1")
-        if log_scale and bool((vals > 0).all()):
+        plot_series(ax, points, color="C1")
+        vals = [v for _, v in points]
+        if log_scale and all(v > 0 for v in vals):
             ax.set_yscale("log")
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 @ANALYSES.register("grad-norms")

@@ -22,7 +22,8 @@ from bench.datasets.base import ImageSplit
 from bench.errors import BenchError
 from bench.models import MODELS
 from bench.models.vae import split_batches
-from bench.results.store import atomic_write, atomic_write_json, atomic_write_text
+from bench.results.plots import pyplot, save_figure
+from bench.results.store import atomic_write_json, atomic_write_text
 
 ACTIVE = 0.01
 
@@ -65,10 +66,7 @@ def latent_stats(cell: LoadedCell, n: int, batch_size: int) -> dict[str, object]
 
 
 def _plot_cell(stats: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = stats["latent_size"]
     dims = range(k)
@@ -84,10 +82,7 @@ def _plot_cell(stats: dict, path: Path) -> Path:
         ax.tick_params(labelsize=7)
     s = stats["summary"]
     fig.suptitle(f"{stats['cell_id']}: {s['active_units']}/{k} active units (Var[mu] > {ACTIVE})", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sweep_table(all_stats: list[dict]) -> tuple[list[str], list[list[str]], dict]:
@@ -116,10 +111,7 @@ def sweep_table(all_stats: list[dict]) -> tuple[list[str], list[list[str]], dict
 
 
 def _plot_sweep(series: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     panels = [
@@ -138,10 +130,7 @@ def _plot_sweep(series: dict, path: Path) -> Path:
         ax.set_xlabel("latent size", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @ANALYSES.register("latent-stats")

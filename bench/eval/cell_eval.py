@@ -26,6 +26,7 @@ from bench.eval import assets
 from bench.eval.evaluate import cell_extractors, check_sizes, evaluate, evaluate_samples, needed_extractors
 from bench.eval.generate import unconditional
 from bench.models.base import GenerativeModel
+from bench.results.plots import pyplot, save_figure
 from bench.results.store import atomic_write_text
 
 CURVE = "curve.jsonl"
@@ -185,12 +186,7 @@ def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
 def _plot(curve: list[dict[str, float]], out: Path, title: str) -> None:
     if not curve:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bench.results.store import atomic_write
+    plt = pyplot()
 
     names = [k for k in curve[-1] if k != "step" and not k.endswith("_std")]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
@@ -199,9 +195,7 @@ def _plot(curve: list[dict[str, float]], out: Path, title: str) -> None:
         ax.set_xlabel("step")
         ax.set_title(name)
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=80), binary=True)
-    plt.close(fig)
+    save_figure(fig, out, dpi=80)
 
 
 def preflight(cells: list[CellConfig]) -> None:

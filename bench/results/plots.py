@@ -5,11 +5,44 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.utils import make_grid
 
 from bench.results.store import atomic_write
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend: cells and analyses draw without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 100, tight_bbox: bool = False) -> Path:
+    """Lay out, write atomically as PNG, and free the figure. `tight_bbox` grows the canvas to fit
+    labels that reach past the axes (long row labels) instead of cutting them at the edge."""
+    fig.tight_layout()
+    extra = {"bbox_inches": "tight"} if tight_bbox else {}
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, **extra), binary=True)
+    pyplot().close(fig)
+    return path
+
+
+def plot_series(ax: Any, points: list[tuple[int, float]], color: str = "C0") -> None:
+    """Raw values faint, and a moving average over ~2% of the run that shows the trend through
+    step-to-step noise."""
+    steps = torch.tensor([s for s, _ in points], dtype=torch.float64)
+    vals = torch.tensor([v for _, v in points], dtype=torch.float64)
+    ax.plot(steps, vals, lw=0.5, alpha=0.35, color=color)
+    w = max(1, len(vals) // 50)
+    if w > 1:
+        smooth = torch.nn.functional.avg_pool1d(vals.view(1, 1, -1), w, stride=1).view(-1)
+        ax.plot(steps[w - 1 :], smooth, lw=1.2, color=color)
 
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
@@ -37,32 +70,19 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 def plot_losses(metrics_path: Path, out: Path, title: str) -> None:
     """One panel per logged value, raw and smoothed over a window of ~2% of the run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     series = read_metrics(metrics_path)
     if not series:
         return
     keys = sorted(series)
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = pyplot().subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
     for ax, key in zip(axes.flat, keys, strict=False):
-        steps = torch.tensor([s for s, _ in series[key]], dtype=torch.float64)
-        vals = torch.tensor([v for _, v in series[key]], dtype=torch.float64)
-        ax.plot(steps, vals, lw=0.5, alpha=0.35, color="C0")
-        w = max(1, len(vals) // 50)
-        if w > 1:
-            smooth = torch.nn.functional.avg_pool1d(vals.view(1, 1, -1), w, stride=1).view(-1)
-            ax.plot(steps[w - 1 :], smooth, lw=1.2, color="C0")
+        plot_series(ax, series[key])
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
-    plt.close(fig)
+    save_figure(fig, out)
