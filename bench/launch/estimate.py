@@ -1,0 +1,224 @@
+"""What a study will cost before it runs: device-hours per group of cells and in total.
+
+Two sources, and the printout says which one each figure came from:
+- finished cells of the same configuration (the same group: every setting but the seed) under `--out`:
+  their recorded device-seconds (processes x wall), the most faithful figure;
+- a short calibration on this machine's device: the family is built at its real size and trained for
+  a few timed steps through the one training loop on random images of the dataset's shape (no data is
+  read, so it works for grids whose datasets live elsewhere), and one evaluation batch is sampled.
+  Steps per cell follow from the budget (epochs x batches per epoch from the split's size).
+
+A calibration on a CPU login node says what the study costs on that CPU, not on the cluster's GPUs: the
+printout names the device. Not counted by a calibration: loading and decoding data, feature extraction
+of the evaluation (the domain classifier is small; Inception on a CPU is not) and fits after training
+(VQ-VAE's prior), so it is a lower bound; finished cells include everything.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.config import CellConfig
+
+WARMUP_STEPS = 1
+TIMED_STEPS = 3
+# A calibration of one configuration stops after this many seconds of timed steps (big nets on a
+# CPU): the steps timed so far give the rate.
+CALIBRATION_BUDGET_S = 2.0
+
+
+@dataclass
+class GroupEstimate:
+    """Cells that differ only by seed, and what the ones still to run will cost."""
+
+    label: str
+    cells: int
+    to_run: int
+    seconds_per_cell: float | None  # device-seconds
+    source: str  # "finished cells (n=K)" | "calibration on DEVICE" | why there is none
+
+    @property
+    def device_hours(self) -> float | None:
+        return None if self.seconds_per_cell is None else self.seconds_per_cell * self.to_run / 3600
+
+
+@dataclass
+class Estimate:
+    groups: list[GroupEstimate] = field(default_factory=list)
+    device: str = ""
+
+    @property
+    def total_hours(self) -> float:
+        return sum(g.device_hours or 0.0 for g in self.groups)
+
+    @property
+    def unknown(self) -> int:
+        return sum(g.to_run for g in self.groups if g.seconds_per_cell is None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "total_device_hours": self.total_hours,
+            "groups": [
+                {
+                    "label": g.label,
+                    "cells": g.cells,
+                    "to_run": g.to_run,
+                    "device_seconds_per_cell": g.seconds_per_cell,
+                    "device_hours": g.device_hours,
+                    "source": g.source,
+                }
+                for g in self.groups
+            ],
+        }
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def total_steps(cfg: CellConfig, train_size: int) -> int | None:
+    """The steps a cell will train; None when its split's size is known only once loaded."""
+    if cfg.train.steps:
+        return cfg.train.steps
+    if not train_size:
+        return None
+    per_step = (
+        cfg.train.batch_size
+        if cfg.train.batch_size_per == "global"
+        else (cfg.train.batch_size * cfg.train.processes)
+    )
+    return math.ceil(cfg.train.epochs * max(1, train_size // per_step))
+
+
+def _finished_seconds(cells: list[CellConfig], out: Path, read_result: Callable[[Path], Any]) -> list[float]:
+    seconds = []
+    for c in cells:
+        r = read_result(out / c.cell_id)
+        if not r or r.get("status") != "done":
+            continue
+        cost = r.get("cost") or {}
+        s = cost.get("device_seconds")
+        if s is None:  # results from before cost was recorded
+            s = float(r.get("wall_seconds", 0.0)) * int((r.get("train") or {}).get("processes", 1))
+        seconds.append(float(s))
+    return seconds
+
+
+def calibrate(cfg: CellConfig, device: torch.device) -> tuple[float, float] | None:
+    """(seconds per training step, seconds per evaluation sample) measured on `device`, or None when the
+    family cannot be built from shapes alone."""
+    from accelerate import Accelerator
+
+    from bench.datasets import DATASETS
+    from bench.datasets.base import ImageSplit
+    from bench.datasets.batches import BatchStream
+    from bench.models import MODELS
+    from bench.train.loop import fit
+    from bench.train.steplog import StepLog
+
+    source_cls = DATASETS.get(cfg.dataset)
+    info = source_cls(source_cls.Args.model_validate(cfg.dataset_args)).info()
+    family = MODELS.get(cfg.model)
+    torch.manual_seed(0)
+    model = family(family.Config.model_validate(cfg.model_args), info, cfg.latent_size)
+    for name, net in model.nets.items():
+        model.nets[name] = net.to(device)
+    optimizers = model.optimizers()
+    batch = (
+        cfg.train.batch_size // cfg.train.processes
+        if cfg.train.batch_size_per == "global"
+        else (cfg.train.batch_size)
+    )
+    n = 2 * batch
+    g = torch.Generator().manual_seed(0)
+    shape = (n, info.channels, info.resolution, info.resolution)
+    split = ImageSplit(
+        images=torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
+        labels=torch.randint(0, max(1, info.num_classes), (n,), generator=g) if info.num_classes else None,
+        targets=torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+        if info.pairing != "none"
+        else None,
+    )
+    stream = BatchStream(split, batch, device, seed=0, paired=info.pairing == "paired")
+    accelerator = Accelerator(
+        cpu=device.type != "cuda", mixed_precision="bf16" if device.type == "cuda" else "no"
+    )
+    log = StepLog(None)
+    budget = WARMUP_STEPS + TIMED_STEPS
+    model.begin(10 * budget)  # families that change phase late in the budget train their main phases
+    fit(model, optimizers, stream, accelerator, log, 0, WARMUP_STEPS, log_every=WARMUP_STEPS)
+    steps, elapsed = 0, 0.0
+    while steps < TIMED_STEPS and elapsed < CALIBRATION_BUDGET_S:
+        _sync(device)
+        t0 = time.perf_counter()
+        fit(model, optimizers, stream, accelerator, log, WARMUP_STEPS + steps, WARMUP_STEPS + steps + 1, 1)
+        _sync(device)
+        elapsed += time.perf_counter() - t0
+        steps += 1
+    model.train(False)
+    m = min(cfg.eval.batch_size, cfg.eval.n_samples)
+    _sync(device)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        model.sample(m, torch.Generator(device).manual_seed(0))
+    _sync(device)
+    return elapsed / steps, (time.perf_counter() - t0) / m
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def estimate(
+    cells: Iterable[CellConfig],
+    out: Path,
+    is_done: Callable[[Path], bool],
+    read_result: Callable[[Path], Any],
+    label: Callable[[CellConfig], str],
+    calibrate_missing: bool = True,
+    device: torch.device | None = None,
+) -> Estimate:
+    """Device-hours of the cells not yet done, per group of cells that differ only by seed."""
+    from bench.datasets import DATASETS
+
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    groups: dict[str, list[CellConfig]] = {}
+    for c in cells:
+        groups.setdefault(c.group_id, []).append(c)
+    est = Estimate(device=device_name(device))
+    for members in groups.values():
+        first = members[0]
+        to_run = sum(not is_done(out / c.cell_id) for c in members)
+        finished = _finished_seconds(members, out, read_result)
+        per_cell, source = None, "not estimated (--no-calibrate)"
+        if finished:
+            per_cell, source = sum(finished) / len(finished), f"finished cells (n={len(finished)})"
+        elif to_run and calibrate_missing:
+            info_cls = DATASETS.get(first.dataset)
+            info = info_cls(info_cls.Args.model_validate(first.dataset_args)).info()
+            steps = total_steps(first, info.splits.get("train", 0))
+            rates = calibrate(first, device) if steps is not None else None
+            if rates is None:
+                source = "not estimated (the training split's size is known only once loaded)"
+            else:
+                step_s, sample_s = rates
+                per_cell = steps * step_s + first.eval.n_samples * sample_s
+                per_cell *= first.train.processes if first.train.batch_size_per == "device" else 1
+                source = f"calibration ({steps} steps at {step_s * 1000:.1f} ms)"
+        elif not to_run:
+            per_cell, source = 0.0, "all done"
+        est.groups.append(GroupEstimate(label(first), len(members), to_run, per_cell, source))
+    return est
