@@ -32,7 +32,7 @@ from rich.progress import (
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import load_cell, materialize, record_crash
-from bench.launch.command import TORCHRUN_ENV, cell_command
+from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
 from bench.results.cell_dir import CellDir
 from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
@@ -116,6 +116,15 @@ def _held_elsewhere(cell: CellDir) -> bool:
     return holder is not None and holder.alive(None)
 
 
+def thread_share(jobs: int) -> dict[str, str]:
+    """Environment that gives each of `jobs` concurrent cells max(1, cores // jobs) CPU threads, so
+    they do not oversubscribe the cores (a cell's own `train.threads` still wins)."""
+    if jobs <= 1:
+        return {}
+    n = str(max(1, (os.cpu_count() or 1) // jobs))
+    return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
 def run_local(
     grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1
 ) -> LaunchSummary:
@@ -160,6 +169,7 @@ def run_local(
                 ended = run_cell(cell_dir, progress).status
             else:
                 env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}
+                env.update(thread_share(jobs))
                 ended = _run_subprocess(cell_dir, progress, console, children, env)
             bars.remove_task(cell_bar)
             if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)

@@ -35,6 +35,7 @@ from bench.datasets.batches import BatchStream
 from bench.errors import BenchError
 from bench.eval.cell_eval import CellEvaluation
 from bench.eval.evaluate import versions
+from bench.launch.command import THREADS_ENV
 from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
 from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
@@ -198,8 +199,9 @@ def train_and_evaluate(
     """Train the cell (continuing from its checkpoint), evaluate it; the outcome part of its result."""
     cell = CellDir(cell_dir)
     ctx = DataContext.from_env()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    threads = cfg.train.threads or int(os.environ.get(THREADS_ENV, "0"))
+    if threads:  # the grid's setting, else the share of the cores the launcher gave this cell
+        torch.set_num_threads(threads)
     accelerator = make_accelerator(cfg.train)
     if accelerator.num_processes != cfg.train.processes:
         raise BenchError(
