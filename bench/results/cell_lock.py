@@ -9,8 +9,9 @@ HEARTBEAT_SECONDS while the holder lives.
 A lock left behind is taken over when its holder is known to be gone:
 - the holder wrote `stopped_at_step` (stopped on request with a checkpoint: released, not stale);
 - same host: its pid is not alive (or now belongs to another process);
-- another host: its SLURM job is no longer in squeue, or, without SLURM, the lock has not been touched
-  for BENCH_LOCK_STALE_SECONDS (default 600 s, ten missed heartbeats).
+- another host: it was an earlier attempt of this same SLURM array task (requeued: SLURM runs one
+  attempt at a time), its SLURM job is no longer in squeue, or, failing those, the lock has not been
+  touched for BENCH_LOCK_STALE_SECONDS (default 600 s, ten missed heartbeats).
 Taking over is serialised by a second, short-lived O_EXCL file (`running.json.break`), so two
 processes that both find a stale lock cannot both break it and then both hold the cell.
 """
@@ -65,6 +66,10 @@ def slurm_job_id() -> str | None:
     return f"{job}_{task}" if job and task else os.environ.get("SLURM_JOB_ID")
 
 
+def slurm_restart() -> int:
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -97,6 +102,8 @@ class Holder:
             except (TypeError, ValueError):
                 return False
         job = info.get("slurm_job_id")
+        if job and job == slurm_job_id() and int(info.get("slurm_restart", 0)) < slurm_restart():
+            return False  # an earlier attempt of this very array task: SLURM runs one at a time
         if job and active_jobs is not None:
             return job in active_jobs
         return self.age_seconds < stale_seconds()
@@ -137,6 +144,7 @@ class CellLock:
             "pid_start": _pid_start(pid),
             "started": now_iso(),
             "slurm_job_id": slurm_job_id(),
+            "slurm_restart": slurm_restart(),
         }
         for _ in range(50):
             if self._create():

@@ -28,6 +28,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
+from pydantic import ValidationError
 
 from bench.config import CellConfig, TrainConfig
 from bench.datasets import DataContext
@@ -413,21 +414,30 @@ def _run_locked(
     wall = time.perf_counter() - started
     cost = {"processes": cfg.train.processes, **outcome.pop("cost", {})}
     cost["device_seconds"] = cost["processes"] * wall
-    result = CellResult.model_validate(
-        {
-            **cell_identity(cfg),
-            "status": status,
-            "reason": reason,
-            "wall_seconds": wall,
-            "finished": now_iso(),
-            "host": socket.gethostname(),
-            "slurm_job_id": slurm_job_id(),
-            "log": str(cell.log_path),
-            "versions": versions(),
-            "cost": cost,
-            **outcome,
-        }
-    )
+    record = {
+        **cell_identity(cfg),
+        "status": status,
+        "reason": reason,
+        "wall_seconds": wall,
+        "finished": now_iso(),
+        "host": socket.gethostname(),
+        "slurm_job_id": slurm_job_id(),
+        "log": str(cell.log_path),
+        "versions": versions(),
+        "cost": cost,
+        **outcome,
+    }
+    try:
+        result = CellResult.model_validate(record)
+    except ValidationError as err:  # a value of the wrong type must not lose the whole attempt silently
+        e = err.errors()[0]
+        reason = f"result could not be recorded: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+        logging.error("cell %s: %s", cfg.cell_id, reason)
+        status = CellStatus.failed
+        keep = ("status", "reason", "metrics", "protocol", "train", "cost")
+        result = CellResult.model_validate(
+            {**{k: v for k, v in record.items() if k not in keep}, "status": status, "reason": reason}
+        )
     if status is not CellStatus.done:
         logging.getLogger(__name__).warning("cell %s %s: %s", cfg.cell_id, status.value, reason)
     if _is_main_process():
