@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+import typing
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from bench.commands import eval_assets
 from bench.commands.analyze import analyze
@@ -57,7 +61,39 @@ class Format(str, Enum):
     json = "json"
 
 
+def with_slurm_flags(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one `bench run` option per field of bench.config.SlurmConfig (its flag name from the field's
+    `flag`, else --<field>), handed to `func` as `slurm_flags={field: value or None}`. The schema is
+    the one list of SLURM settings: a field added there is a flag here."""
+    from bench.config import SlurmConfig
+
+    base = inspect.signature(func)
+    extra = []
+    for name, info in SlurmConfig.model_fields.items():
+        flag = (info.json_schema_extra or {}).get("flag") or "--" + name.replace("_", "-")
+        kinds = [a for a in typing.get_args(info.annotation) if a is not type(None)] or [info.annotation]
+        kind = typing.get_args(kinds[0])[0] if typing.get_origin(kinds[0]) is typing.Annotated else kinds[0]
+        kind = int if kind is int else str
+        option = typer.Option(None, flag, help=f"slurm: {info.description} (grid: slurm.{name})")
+        extra.append(
+            inspect.Parameter(
+                f"slurm_{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None
+            )
+        )
+    params = [p for p in base.parameters.values() if p.name != "slurm_flags"]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        flags = {name: kwargs.pop(f"slurm_{name}") for name in SlurmConfig.model_fields}
+        return func(*args, slurm_flags=flags, **kwargs)
+
+    wrapper.__signature__ = base.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
+    return wrapper
+
+
 @app.command()
+@with_slurm_flags
 def run(
     grid: str = typer.Option("quick", "--grid", help="built-in grid name or a YAML file"),
     out: Path = OUT,
@@ -78,102 +114,28 @@ def run(
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="local: cells at once; with GPUs, cell k runs on GPU k mod #GPUs"
     ),
-    partition: str | None = typer.Option(
-        None, "--partition", help="slurm: partition (grid: slurm.partition)"
-    ),
-    account: str | None = typer.Option(None, "--account", help="slurm: account to charge"),
-    qos: str | None = typer.Option(None, "--qos", help="slurm: quality of service"),
-    time_limit: str | None = typer.Option(None, "--time", help="slurm: time limit per cell, [D-]HH:MM:SS"),
-    mem: str | None = typer.Option(None, "--mem", help="slurm: memory per node, e.g. 32G"),
-    cpus: int | None = typer.Option(None, "--cpus", help="slurm: CPUs per process"),
-    gpus: int | None = typer.Option(None, "--gpus", help="slurm: GPUs per process (0: CPU partition)"),
-    nodes: int | None = typer.Option(None, "--nodes", help="slurm: nodes per cell (train.processes split)"),
-    throttle: int | None = typer.Option(None, "--throttle", help="slurm: at most M tasks at once (%M)"),
-    signal_seconds: int | None = typer.Option(
-        None, "--signal-seconds", help="slurm: USR1 (checkpoint + requeue) this long before the time limit"
-    ),
-) -> None:
-    """Expand the grid, validate every cell, then train and evaluate each cell not yet done."""
-    from bench.datasets.root import export_root, prepare
-    from bench.grid import load_grid
+    slurm_flags: dict[str, Any] | None = None,
+) -> int:
+    """Expand the grid, validate every cell, then train and evaluate each cell not yet done.
+
+    Exit code: 0 every cell done (SLURM: submitted), 2 bad input, 3 a cell failed or diverged, 4 a cell
+    is left to another run training it, 75 stopped with checkpoints (run again to continue)."""
+    from bench.study import StudyOptions, run_study
 
     _quiet_deepspeed()
-    export_root(data_root)  # before validation: image folders under the root list their classes
-    g = load_grid(grid, sets)  # validates everything before anything is written
-    slurm_cfg = None
-    if launcher is Launcher.slurm:
-        from bench.launch import slurm
-
-        flags = {
-            "partition": partition,
-            "account": account,
-            "qos": qos,
-            "time": time_limit,
-            "mem": mem,
-            "cpus_per_process": cpus,
-            "gpus_per_process": gpus,
-            "nodes": nodes,
-            "throttle": throttle,
-            "signal_seconds": signal_seconds,
-        }
-        slurm_cfg = slurm.slurm_config(g, flags)
-    if dry_run:
-        _print_cells(g)
-        if slurm_cfg is not None:
-            _print_slurm_plan(slurm.plan(g, out, slurm_cfg, dry_run=True))
-        return
-    prepare(g, data_root, download, say=console.print)  # every dataset's files, before anything is written
-    from bench.eval.cell_eval import preflight
-
-    preflight(g.cells)  # every weight file the metrics need, checked before any cell trains
-    if slurm_cfg is not None:
-        sub = slurm.submit(g, out, slurm_cfg)
-        for job, array in sub.jobs:
-            console.print(f"submitted array job {job}: {len(array.cells)} cell(s), logs in {array.folder}")
-        console.print(
-            f"{sum(len(a.cells) for _, a in sub.jobs)} cell(s) submitted, {len(sub.finished)} already "
-            f"finished, {len(sub.queued)} still queued or running; follow with: bench status --out {out}"
-        )
-        return
-    from bench.launch.local import run_local
-    from bench.results import leaderboard
-
-    summary = run_local(g, out, console, in_process=in_process, jobs=jobs)
-    console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} already finished")
-    lb = leaderboard.build(leaderboard.collect(out))
-    _print_leaderboard(lb)
-    paths = leaderboard.write_files(lb, out)
-    console.print("wrote " + ", ".join(str(p) for p in paths))
-
-
-def _print_slurm_plan(sub) -> None:
-    """Each array's sbatch command and script, verbatim (no wrapping), so they can be saved and run."""
-    for array in sub.arrays:
-        import shlex
-
-        sys.stdout.write(f"\n# {len(array.cells)} cell(s) of {array.processes} process(es); submitted as:\n")
-        sys.stdout.write(f"#   {shlex.join(array.command)}\n")
-        sys.stdout.write(array.script)
-    sys.stdout.flush()
-
-
-def _print_cells(g) -> None:
-    t = Table(title=f"grid {g.name}: {len(g.cells)} cells ({g.source})")
-    t.add_column("cell", no_wrap=True)
-    for col in ("model", "dataset", "latent", "seed", "budget", "eval N"):
-        t.add_column(col)
-    for c in g.cells:
-        budget = f"{c.train.steps} steps" if c.train.steps else f"{c.train.epochs} epochs"
-        t.add_row(
-            c.cell_id,
-            c.model,
-            c.dataset,
-            str(c.latent_size or "-"),
-            str(c.seed),
-            f"{budget} x {c.train.batch_size}",
-            str(c.eval.n_samples),
-        )
-    console.print(t)
+    opts = StudyOptions(
+        grid=grid,
+        out=out,
+        launcher=launcher.value,
+        dry_run=dry_run,
+        sets=sets,
+        in_process=in_process,
+        data_root=data_root,
+        download=download,
+        jobs=jobs,
+        slurm_flags=slurm_flags or {},
+    )
+    return run_study(opts, console)
 
 
 @app.command("list")
@@ -253,18 +215,9 @@ def leaderboard(
 
 
 def _print_leaderboard(lb) -> None:
-    from bench.results.leaderboard import table_rows
+    from bench.study import print_leaderboard
 
-    header, body = table_rows(lb, headline_only=True)
-    t = Table(
-        title=f"leaderboard (sorted by {lb.main}, lower is better; mean ± std over seeds)",
-        caption="every column, family metrics included: leaderboard.md / .csv / .json",
-    )
-    for h in header:
-        t.add_column(h, overflow="fold")
-    for r in body:
-        t.add_row(*map(Text, r))  # Text, not markup: labels such as dcgan[g_width=32] hold brackets
-    console.print(t)
+    print_leaderboard(lb, console)
 
 
 @app.command(hidden=True)
@@ -272,12 +225,13 @@ def cell(
     cell_dir: Path = typer.Argument(..., help="a cell folder holding config.json"),
     progress_lines: bool = typer.Option(False, "--progress-lines", help="report progress as @progress lines"),
 ) -> None:
-    """Run one cell (used by the launchers)."""
-    from bench.results import store
+    """Run one cell (used by the launchers). Exit code: 0 done or already finished, 1 failed, 73 another
+    live process holds the cell (nothing written), 75 stopped with a checkpoint."""
+    from bench.results.cell_dir import CellDir
 
-    if not (cell_dir / store.CONFIG).is_file():
-        raise BenchError(f"{cell_dir}: no {store.CONFIG} here; not a cell folder")
+    CellDir(cell_dir).config  # noqa: B018  (not a cell folder: one line, exit 2)
     _quiet_deepspeed()
+    from bench.results.cell_lock import CELL_BUSY_EXIT
     from bench.train.cell import run_cell
 
     def report(phase: str, done: int, total: int) -> None:
@@ -290,11 +244,10 @@ def cell(
     # SIGUSR1 (SLURM, before a time limit or preemption), SIGTERM and a first Ctrl-C make the cell
     # checkpoint at the next step and exit with PREEMPTED_EXIT; the batch script then requeues it.
     with stop_on_signals() as stop:
-        result = run_cell(cell_dir, report if progress_lines else None, stop)
-    if result["status"] == "preempted":
-        raise typer.Exit(PREEMPTED_EXIT)
-    if result["status"] == "failed":
-        raise typer.Exit(1)
+        ended = run_cell(cell_dir, report if progress_lines else None, stop)
+    codes = {"preempted": PREEMPTED_EXIT, "failed": 1, "busy": CELL_BUSY_EXIT}
+    if ended.status in codes:
+        raise typer.Exit(codes[ended.status])
 
 
 @app.command("cell-crashed", hidden=True)
@@ -303,11 +256,14 @@ def cell_crashed(
     code: int = typer.Option(..., "--code", help="the exit status of the cell's process"),
     log: Path | None = typer.Option(None, "--log", help="the log to quote"),
 ) -> None:
-    """Record a cell whose process died without a result (used by the SLURM batch script)."""
+    """Record a cell whose process died without a result (used by the SLURM batch script); a cell
+    with a result, or whose lock another live process holds, is left as it is."""
     from bench.launch.cells import record_crash
-    from bench.results import store
+    from bench.results.cell_dir import CellDir
 
-    if store.read_result(cell_dir) is None:
+    cell = CellDir(cell_dir)
+    holder = cell.lock_holder()
+    if cell.read_result() is None and not (holder is not None and holder.alive(None)):
         record_crash(cell_dir, code, log)
 
 
@@ -322,6 +278,8 @@ def _quiet_deepspeed() -> None:
 
 
 def _require_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out: {out} is not a directory")
     if not out.is_dir():
         raise BenchError(f"--out: {out} does not exist")
 

@@ -157,3 +157,42 @@ def validate(model: type[StrictModel], data: Any, where: str) -> StrictModel:
         err._bench_model = model  # type: ignore[attr-defined]
         # Errors about an unknown key name the key itself, which sits in loc's last place.
         raise BenchError(format_validation_error(err, where)) from None
+
+
+# SLURM resources live here, beside the other schemas, so that grid.py (which validates a grid's
+# `slurm:` key), the SLURM launcher and the CLI (which derives its flags from these fields) all read
+# one definition without importing each other.
+SLURM_TOKEN = r"^[A-Za-z0-9_.+-]+$"  # partition, account, qos: no spaces, quotes or newlines
+
+
+class SlurmConfig(StrictModel):
+    """Resources of each array task: the grid's `slurm:` mapping, overridden by `bench run` flags.
+
+    Each field's `flag` (json_schema_extra) is the `bench run` option that sets it; fields without
+    one get `--<field-name>`."""
+
+    partition: str | None = Field(None, pattern=SLURM_TOKEN, description="partition")
+    account: str | None = Field(None, pattern=SLURM_TOKEN, description="account to charge")
+    qos: str | None = Field(None, pattern=SLURM_TOKEN, description="quality of service")
+    time: str = Field(
+        "04:00:00", pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", description="time limit per cell, [D-]HH:MM:SS"
+    )
+    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="memory per node, e.g. 32G")
+    cpus_per_process: PositiveInt = Field(
+        4, description="CPUs per process", json_schema_extra={"flag": "--cpus"}
+    )
+    gpus_per_process: int = Field(
+        1, ge=0, description="GPUs per process (0: CPU partition)", json_schema_extra={"flag": "--gpus"}
+    )
+    nodes: PositiveInt = Field(1, description="nodes per cell; train.processes is split evenly over them")
+    throttle: PositiveInt | None = Field(None, description="at most this many tasks at once (--array=0-K%M)")
+    signal_seconds: PositiveInt = Field(
+        120, description="USR1 (checkpoint + requeue) this long before the time limit"
+    )
+    port: int = Field(
+        29500,
+        ge=1024,
+        le=65535,
+        description="torchrun rendezvous port on a cell's first node",
+        json_schema_extra={"flag": "--rdzv-port"},
+    )

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench.config import CellConfig, EvalConfig, TrainConfig, validate
+from bench.config import CellConfig, EvalConfig, SlurmConfig, TrainConfig, validate
 from bench.errors import BenchError
 from bench.train.distributed import check_distributed
 
@@ -42,7 +42,7 @@ class Grid:
     cells: list[CellConfig]
     source: str
     data: Any = None  # bench.datasets.source.DataSettings: the grid's `data:` key, root resolved
-    slurm: Any = None  # the grid's `slurm:` mapping, validated (bench.launch.slurm.SlurmConfig)
+    slurm: Any = None  # the grid's `slurm:` mapping, validated (bench.config.SlurmConfig)
 
 
 def builtin_grids() -> dict[str, str]:
@@ -196,8 +196,6 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
 
 def _slurm_settings(value: Any, source: str) -> dict[str, Any]:
     """The `slurm:` mapping as written, after checking it; `bench run` flags are laid over it later."""
-    from bench.launch.slurm import SlurmConfig
-
     validate(SlurmConfig, value if value is not None else {}, f"{source}: slurm")
     return dict(value or {})
 

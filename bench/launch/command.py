@@ -16,6 +16,8 @@ from pathlib import Path
 TORCHRUN_SIGNALS = ",".join(
     s.name for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
 )
+# `bench run --jobs N` gives each concurrent cell its share of the cores through this variable.
+THREADS_ENV = "BENCH_CELL_THREADS"
 TORCHRUN_ENV = {"PET_SIGNALS_TO_HANDLE": TORCHRUN_SIGNALS, "TORCHELASTIC_SIGNALS_TO_HANDLE": TORCHRUN_SIGNALS}
 
 

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -31,19 +30,17 @@ from rich.progress import (
 )
 
 from bench.grid import Grid
-from bench.launch.cells import archive_failed, load_cell, materialize, record_crash
-from bench.launch.command import TORCHRUN_ENV, cell_command
-from bench.results import store
+from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
+from bench.launch.cells import load_cell, materialize, record_crash
+from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
+from bench.results.cell_dir import CellDir
+from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
 
 PROGRESS_PREFIX = "@progress "
 
 
-@dataclass
-class RunSummary:
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    states: dict[str, str] = field(default_factory=dict)
+RunSummary = LaunchSummary  # the name callers used before launchers shared one interface
 
 
 class Children:
@@ -88,12 +85,55 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1) -> RunSummary:
+class LocalLauncher(Launcher):
+    """Cells on this machine: one after another, or `jobs` single-process cells at once."""
+
+    name = "local"
+
+    def __init__(self, console: Console, in_process: bool = False, jobs: int = 1) -> None:
+        self.console, self.in_process, self.jobs = console, in_process, jobs
+
+    def plan(self, grid: Grid, out: Path) -> LaunchPlan:
+        dirs = [out / c.cell_id for c in grid.cells]
+        finished = [d for d in dirs if CellDir(d).is_finished()]
+        elsewhere = [d for d in dirs if d not in finished and _held_elsewhere(CellDir(d))]
+        todo = [d for d in dirs if d not in finished and d not in elsewhere]
+        return LaunchPlan(self.name, todo, finished, elsewhere)
+
+    def submit(self, grid: Grid, out: Path) -> LaunchSummary:
+        return run_local(grid, out, self.console, self.in_process, self.jobs)
+
+    def summary(self, outcome: LaunchSummary) -> list[str]:
+        busy = [c for c, s in outcome.states.items() if s == "busy"]
+        lines = [f"ran {len(outcome.ran)} cell(s), skipped {len(outcome.skipped)} already finished"]
+        if busy:
+            lines.append(f"{len(busy)} cell(s) left to the other process(es) running them: {', '.join(busy)}")
+        return lines
+
+
+def _held_elsewhere(cell: CellDir) -> bool:
+    holder = cell.lock_holder()
+    return holder is not None and holder.alive(None)
+
+
+def thread_share(jobs: int) -> dict[str, str]:
+    """Environment that gives each of `jobs` concurrent cells max(1, cores // jobs) CPU threads, so
+    they do not oversubscribe the cores (a cell's own `train.threads` still wins)."""
+    if jobs <= 1:
+        return {}
+    n = str(max(1, (os.cpu_count() or 1) // jobs))
+    return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def run_local(
+    grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1
+) -> LaunchSummary:
     """Run every cell not yet done. `jobs` > 1: that many single-process cells at once, each in its own
     process; with GPUs, running cell k gets GPU k mod (number of GPUs), so more jobs than GPUs puts
-    several small cells on one GPU. Cells of several processes then run one at a time on all GPUs."""
+    several small cells on one GPU. Cells of several processes then run one at a time on all GPUs.
+    A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
     dirs = materialize(grid, out)
-    summary = RunSummary()
+    summary = LaunchSummary("local")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,8 +146,10 @@ def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False,
         grid_bar = bars.add_task(f"grid {grid.name}", total=len(dirs))
         todo = []
         for cell_dir in dirs:
-            if store.is_finished(cell_dir):
+            result = CellDir(cell_dir).read_result()
+            if result is not None and result.is_terminal:
                 summary.skipped.append(cell_dir.name)
+                summary.states[cell_dir.name] = result.status.value
                 bars.advance(grid_bar)
             else:
                 todo.append(cell_dir)
@@ -116,7 +158,6 @@ def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False,
             if children.stopping:
                 return
             cid = cell_dir.name
-            archive_failed(cell_dir)
             cell_bar = bars.add_task(f"  {cid} train", total=None)
 
             def progress(phase: str, done: int, total: int) -> None:
@@ -125,21 +166,30 @@ def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False,
             if in_process and jobs == 1 and load_cell(cell_dir).train.processes == 1:
                 from bench.train.cell import run_cell
 
-                run_cell(cell_dir, progress)
-                stopped = False
+                ended = run_cell(cell_dir, progress).status
             else:
                 env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}
-                stopped = _run_subprocess(cell_dir, progress, console, children, env)
+                env.update(thread_share(jobs))
+                ended = _run_subprocess(cell_dir, progress, console, children, env)
             bars.remove_task(cell_bar)
-            if stopped:
+            if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)
                 summary.states[cid] = "interrupted"
                 console.print(f"[yellow]{cid}: stopped with a checkpoint; run again to continue[/]")
                 return
-            result = store.read_result(cell_dir) or {}
-            summary.ran.append(cid)
-            summary.states[cid] = result.get("status", "failed")
-            if result.get("status") != "done":
-                console.print(f"[yellow]{cid}: {result.get('status')}[/] {result.get('reason') or ''}")
+            if ended == "busy":
+                summary.states[cid] = "busy"
+                console.print(f"[yellow]{cid}: another process is training it; left to that one[/]")
+                bars.advance(grid_bar)
+                return
+            result = CellDir(cell_dir).read_result()
+            status = result.status.value if result is not None else "failed"
+            if ended == "finished":
+                summary.skipped.append(cid)
+            else:
+                summary.ran.append(cid)
+            summary.states[cid] = status
+            if status != "done":
+                console.print(f"[yellow]{cid}: {status}[/] {(result.reason if result else '') or ''}")
             bars.advance(grid_bar)
 
         together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
@@ -148,6 +198,7 @@ def run_local(grid: Grid, out: Path, console: Console, in_process: bool = False,
         for cell_dir in todo:
             if cell_dir not in together:
                 one(cell_dir)
+    summary.lines = LocalLauncher(console).summary(summary)
     return summary
 
 
@@ -172,9 +223,11 @@ def _run_together(dirs: list[Path], jobs: int, one) -> None:
 
 def _run_subprocess(
     cell_dir: Path, progress, console: Console, children: Children, env_extra: dict[str, str]
-) -> bool:
-    """Run one cell in its own process(es); True when it stopped on request (checkpointed, not done)."""
-    cmd = cell_command(cell_dir, load_cell(cell_dir).train.processes, progress_lines=True)
+) -> bool | str:
+    """Run one cell in its own process(es). True when it stopped on request (checkpointed, not done);
+    "busy" when another live process holds the cell; False when it ended (with a result)."""
+    cell = CellDir(cell_dir)
+    cmd = cell_command(cell_dir, cell.config.train.processes, progress_lines=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **TORCHRUN_ENV, **env_extra}
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
         with children.lock:
@@ -191,12 +244,15 @@ def _run_subprocess(
         finally:
             with children.lock:
                 children.procs.discard(proc)
-    if store.read_result(cell_dir) is not None:
+    if cell.read_result() is not None:
         return False
-    # Stopped on request: PREEMPTED_EXIT, or under torchrun (which exits 1 whenever a signal ends it)
-    # the note the cell leaves in its lock when it stops with a checkpoint.
-    stopped_note = "stopped_at_step" in (store.read_json(cell_dir / store.LOCK) or {})
-    if returncode == PREEMPTED_EXIT or children.stopping or stopped_note:
+    holder = cell.lock_holder()
+    # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever
+    # ended it, this is how a busy cell is told from a crash).
+    if returncode == CELL_BUSY_EXIT or (holder is not None and holder.alive(None)):
+        return "busy"
+    # Stopped on request: PREEMPTED_EXIT, or under torchrun the note the cell leaves in its lock.
+    if returncode == PREEMPTED_EXIT or children.stopping or (holder is not None and holder.released):
         return True
     record_crash(cell_dir, returncode)
     return False

@@ -20,35 +20,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, NonNegativeInt, PositiveInt
-
-from bench.config import CellConfig, StrictModel, validate
+from bench.config import SlurmConfig, validate
 from bench.errors import BenchError
 from bench.grid import Grid
+from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import archive_failed, materialize
 from bench.results import store
+from bench.results.cell_dir import CellDir
 from bench.results.status import QUEUED  # in a cell folder: the array task it was submitted as
+
+__all__ = ["SlurmConfig", "SlurmLauncher", "active_jobs", "plan", "slurm_config", "submit"]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 SUBMISSIONS = ".slurm"  # under --out: one folder per submitted array (cells list, script, sbatch logs)
-TOKEN = r"^[A-Za-z0-9_.+-]+$"  # partition, account, qos: no spaces, quotes or newlines
 PATH_CHARS = re.compile(r"^[A-Za-z0-9_./+-]+$")
-
-
-class SlurmConfig(StrictModel):
-    """Resources of each array task; the grid's `slurm:` mapping, overridden by `bench run` flags."""
-
-    partition: str | None = Field(None, pattern=TOKEN)
-    account: str | None = Field(None, pattern=TOKEN)
-    qos: str | None = Field(None, pattern=TOKEN)
-    time: str = Field("04:00:00", pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", description="[D-]HH[:MM[:SS]]")
-    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="per node, e.g. 32G")
-    cpus_per_process: PositiveInt = 4
-    gpus_per_process: NonNegativeInt = Field(1, description="0 on a CPU-only partition")
-    nodes: PositiveInt = Field(1, description="nodes per cell; train.processes is split evenly over them")
-    throttle: PositiveInt | None = Field(None, description="at most this many tasks at once (--array=0-K%M)")
-    signal_seconds: PositiveInt = Field(120, description="USR1 this long before the time limit: checkpoint")
-    port: int = Field(29500, ge=1024, le=65535, description="torchrun rendezvous port on a cell's first node")
 
 
 def slurm_config(grid: Grid, flags: dict[str, Any]) -> SlurmConfig:
@@ -162,12 +147,14 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
     """(to submit, finished, already queued or running)."""
     todo, finished, queued = [], [], []
     for d in dirs:
-        if store.is_finished(d):
+        cell = CellDir(d)
+        if cell.is_finished():
             finished.append(d)
             continue
+        holder = cell.lock_holder()
         ids = {
             (store.read_json(d / QUEUED) or {}).get("job"),
-            (store.read_json(d / store.LOCK) or {}).get("slurm_job_id"),
+            holder.info.get("slurm_job_id") if holder is not None else None,
         }
         if ids & set(jobs):
             queued.append(d)
@@ -207,9 +194,7 @@ def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
             raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
         dirs = materialize(grid, out)
         todo, finished, queued = _pending_cells(dirs, jobs)
-        shapes = {
-            d: CellConfig.model_validate_json((d / store.CONFIG).read_text()).train.processes for d in todo
-        }
+        shapes = {d: CellDir(d).config.train.processes for d in todo}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     arrays = []
     for processes in sorted({shapes[d] for d in todo}):
@@ -250,3 +235,36 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
             )
         sub.jobs.append((job, array))
     return sub
+
+
+class SlurmLauncher(Launcher):
+    """Cells as SLURM job arrays, one task per cell; `submit` returns once sbatch accepted them."""
+
+    name = "slurm"
+
+    def __init__(self, cfg: SlurmConfig) -> None:
+        self.cfg = cfg
+
+    def plan(self, grid: Grid, out: Path) -> LaunchPlan:
+        sub = plan(grid, out, self.cfg, dry_run=True)
+        todo = [d for a in sub.arrays for d in a.cells]
+        return LaunchPlan(self.name, todo, sub.finished, sub.queued, detail=sub)
+
+    def submit(self, grid: Grid, out: Path) -> LaunchSummary:
+        sub = submit(grid, out, self.cfg)
+        summary = LaunchSummary(self.name, writes_results=False)
+        for _, array in sub.jobs:
+            summary.states.update({d.name: "queued" for d in array.cells})
+            summary.ran.extend(d.name for d in array.cells)
+        summary.skipped = [d.name for d in sub.finished + sub.queued]
+        summary.lines = [
+            f"submitted array job {job}: {len(array.cells)} cell(s), logs in {array.folder}"
+            for job, array in sub.jobs
+        ] + [
+            f"{sum(len(a.cells) for _, a in sub.jobs)} cell(s) submitted, {len(sub.finished)} already "
+            f"finished, {len(sub.queued)} still queued or running; follow with: bench status --out {out}"
+        ]
+        return summary
+
+    def summary(self, outcome: LaunchSummary) -> list[str]:
+        return outcome.lines

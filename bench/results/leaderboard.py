@@ -39,13 +39,10 @@ def protocol_fingerprint(protocol: dict[str, Any], metric: str | None = None) ->
 
 
 def collect(out: Path) -> list[dict[str, Any]]:
-    """result.json of every cell folder under `out` (cells without one are not results yet)."""
-    results = []
-    for cfg in sorted(out.glob(f"*/{store.CONFIG}")):
-        r = store.read_result(cfg.parent)
-        if r is not None:
-            results.append(r)
-    return results
+    """result.json of every cell folder under `out` as plain data (cells without one are not results yet)."""
+    from bench.results.cell_dir import collect_results
+
+    return [r.model_dump(mode="json") for r in collect_results(out)]
 
 
 @dataclass

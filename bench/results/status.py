@@ -5,13 +5,12 @@ exists (queued, running, or requeued after a preemption) from one whose job is g
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.results import store
+from bench.results.cell_dir import CellDir, CellStatus, cell_dirs
 
 
 @dataclass(frozen=True)
@@ -24,16 +23,6 @@ class CellState:
     state: str
     detail: str
     job: str | None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _last_step(cell_dir: Path) -> int | None:
@@ -53,23 +42,23 @@ QUEUED = "queued.json"  # written by the SLURM launcher: the array task a cell w
 
 
 def cell_state(cell_dir: Path, active_jobs: Mapping[str, str] | frozenset[str] = frozenset()) -> CellState:
-    cfg = store.read_json(cell_dir / store.CONFIG) or {}
-    result = store.read_result(cell_dir)
-    lock = store.read_json(cell_dir / store.LOCK)
+    """`active_jobs`: SLURM job ids (from squeue) that still exist; empty where SLURM does not answer."""
+    cell = CellDir(cell_dir)
+    cfg = cell.raw_config()
+    result = cell.read_result()
+    holder = cell.lock_holder()
+    lock = holder.info if holder is not None else None
     queued = store.read_json(cell_dir / QUEUED) or {}
-    job = (result or {}).get("slurm_job_id") or (lock or {}).get("slurm_job_id") or queued.get("job")
+    job = (result.slurm_job_id if result else None) or (lock or {}).get("slurm_job_id") or queued.get("job")
     if result is not None:
-        state = result.get("status", "failed")
-        detail = result.get("reason") or ""
-        if state == "done":
-            detail = f"{result.get('wall_seconds', 0):.0f} s"
-    elif lock is not None:
-        local = lock.get("host") == socket.gethostname()
-        alive = (
-            (lock.get("slurm_job_id") in active_jobs)
-            if lock.get("slurm_job_id")
-            else (local and _pid_alive(int(lock.get("pid", -1))))
-        )
+        state = result.status.value
+        detail = result.reason or ""
+        if result.status is CellStatus.done:
+            detail = f"{result.wall_seconds:.0f} s"
+    elif holder is not None:
+        # A SLURM task is alive while its job exists (also once requeued); others by pid or heartbeat.
+        job_id = lock.get("slurm_job_id")
+        alive = job_id in active_jobs if job_id else holder.alive(None)
         state = "running" if alive else "interrupted"
         if alive and isinstance(active_jobs, Mapping) and active_jobs.get(job) != "RUNNING":
             state = "requeued"  # preempted, checkpointed, waiting to continue
@@ -92,4 +81,4 @@ def cell_state(cell_dir: Path, active_jobs: Mapping[str, str] | frozenset[str] =
 
 
 def all_states(out: Path, active_jobs: Mapping[str, str] | frozenset[str] = frozenset()) -> list[CellState]:
-    return [cell_state(p.parent, active_jobs) for p in sorted(out.glob(f"*/{store.CONFIG}"))]
+    return [cell_state(c.path, active_jobs) for c in cell_dirs(out)]

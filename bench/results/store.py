@@ -19,7 +19,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 LOG = "cell.log"
-LOCK = "running.json"
+LOCK = "running.json"  # the per-cell lock (bench.results.cell_lock)
 
 TERMINAL = ("done", "diverged")  # states a re-run keeps; "failed" cells are tried again
 
@@ -56,9 +56,16 @@ def read_json(path: Path) -> Any | None:
 
 
 def read_result(cell_dir: Path) -> dict[str, Any] | None:
-    return read_json(cell_dir / RESULT)
+    """result.json as plain data, through its one reader (bench.results.result.parse_result): None
+    when missing, unreadable or of the wrong shape. For scripts and tests; code uses CellDir."""
+    from bench.results.result import parse_result
+
+    result = parse_result(cell_dir / RESULT)
+    return result.to_json() if result is not None else None
 
 
 def is_finished(cell_dir: Path) -> bool:
-    result = read_result(cell_dir)
-    return result is not None and result.get("status") in TERMINAL
+    from bench.results.result import parse_result
+
+    result = parse_result(cell_dir / RESULT)
+    return result is not None and result.is_terminal

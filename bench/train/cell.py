@@ -16,10 +16,11 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +28,21 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
+from pydantic import ValidationError
 
 from bench.config import CellConfig, TrainConfig
-from bench.datasets import DATASETS, DataContext
+from bench.datasets import DataContext
 from bench.datasets.batches import BatchStream
 from bench.errors import BenchError
 from bench.eval.cell_eval import CellEvaluation
 from bench.eval.evaluate import versions
-from bench.models import MODELS
-from bench.models.base import GenerativeModel
+from bench.launch.command import THREADS_ENV
 from bench.results import store
+from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
+from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
 from bench.results.identity import cell_identity
 from bench.results.plots import plot_losses, save_image_grid
 from bench.train.checkpoint import (
-    load_checkpoint,
     load_shard,
     prune_shards,
     restore_nets,
@@ -48,6 +50,7 @@ from bench.train.checkpoint import (
     save_shard,
     set_rng_state,
 )
+from bench.train.cost import device_name, images_seen, peak_memory
 from bench.train.distributed import Backward, batch_plan, prepare_deepspeed, scale_learning_rates
 from bench.train.loop import fit
 from bench.train.preempt import Preempted, StopRequest, stop_check
@@ -67,12 +70,9 @@ def make_accelerator(train: TrainConfig) -> Accelerator:
     return Accelerator(cpu=not cuda, mixed_precision=mixed)
 
 
-def _build(cfg: CellConfig, accelerator: Accelerator, ctx: DataContext, state: dict[str, Any] | None):
-    source = DATASETS.get(cfg.dataset)(DATASETS.get(cfg.dataset).Args.model_validate(cfg.dataset_args))
-    info = source.info()
-    family = MODELS.get(cfg.model)
-    set_seed(cfg.seed)
-    model: GenerativeModel = family(family.Config.model_validate(cfg.model_args), info, cfg.latent_size)
+def _build(cfg: CellConfig, cell: CellDir, accelerator: Accelerator, state: dict[str, Any] | None):
+    built = cell.build_model(cfg)  # the one factory (bench.results.cell_dir), seeded by the cell's seed
+    source, info, model = built.source, built.info, built.model
     if state is not None:  # before wrapping: DeepSpeed copies its fp32 master weights when it starts
         restore_nets(state, model.nets)
     optimizers = model.optimizers()
@@ -128,20 +128,81 @@ def _restore_run_state(
     set_rng_state(shard["rng"] if shard is not None else state["rng"])
 
 
-def _truncate_metrics(path: Path, before_step: int) -> None:
-    """Drop rows a crashed run logged after its last checkpoint: the resumed run logs them again."""
+def _metric_rows(path: Path, before_step: int) -> list[str] | None:
+    """The rows of steps 0 .. before_step-1, exactly; None when the log cannot give them. A torn last
+    line (a kill in the middle of an append) is dropped: it lies after the checkpoint anyway."""
     if not path.exists():
-        return
-    rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] < before_step]
-    store.atomic_write_text(path, "".join(r + "\n" for r in rows))
+        return [] if before_step == 0 else None
+    lines = path.read_text(errors="replace").splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            if i == len(lines) - 1 and i > 0:
+                logging.info("%s: dropped a torn last line", path)
+                break
+            return None
+        if step < before_step:
+            rows.append(line)
+    steps = [json.loads(r)["step"] for r in rows]
+    return rows if steps == list(range(before_step)) else None
+
+
+def _resume_point(cell: CellDir, main: bool) -> tuple[dict[str, Any] | None, list[str]]:
+    """(checkpoint state, metrics rows to keep), or (None, []) to start from scratch. A checkpoint or
+    a metrics log that cannot be read is moved aside as `<name>.corrupt-N` and the cell starts over."""
+    if not cell.checkpoint_path.exists():
+        return None, []
+    try:
+        state = load_checkpoint_checked(cell.checkpoint_path)
+    except CorruptCheckpoint as err:
+        if main:
+            moved = cell.archive_corrupt(cell.checkpoint_path)
+            _say(f"{cell.name}: {err}; moved it to {moved.name} and starting the cell over")
+        return None, []
+    rows = _metric_rows(cell.metrics_path, int(state["step"])) if main else []
+    if rows is None:
+        moved = cell.archive_corrupt(cell.metrics_path)
+        ckpt = cell.archive_corrupt(cell.checkpoint_path)
+        _say(
+            f"{cell.name}: {store.METRICS} cannot be read up to the checkpoint's step {state['step']}; "
+            f"moved it to {moved.name} (and the checkpoint to {ckpt.name}) and starting the cell over"
+        )
+        return None, []
+    return state, rows
+
+
+def _agreed_resume(cell: CellDir, accelerator: Accelerator) -> tuple[dict[str, Any] | None, list[str]]:
+    """The resume point, decided by process 0 (which alone reads and repairs the files) for all."""
+    if accelerator.num_processes == 1:
+        return _resume_point(cell, True)
+    decision = [None]
+    if accelerator.is_main_process:
+        state, rows = _resume_point(cell, True)
+        decision = [state is not None]
+    accelerator.wait_for_everyone()
+    torch.distributed.broadcast_object_list(decision, src=0)
+    if accelerator.is_main_process:
+        return state, rows
+    return (load_checkpoint_checked(cell.checkpoint_path) if decision[0] else None), []
+
+
+def _say(line: str) -> None:
+    """One line for the user (the launcher shows the cell's stderr) and the same in cell.log."""
+    logging.warning(line)
+    print(line, file=sys.stderr, flush=True)
 
 
 def train_and_evaluate(
     cfg: CellConfig, cell_dir: Path, progress: Progress | None = None, stop: StopRequest | None = None
 ) -> dict[str, Any]:
+    """Train the cell (continuing from its checkpoint), evaluate it; the outcome part of its result."""
+    cell = CellDir(cell_dir)
     ctx = DataContext.from_env()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    threads = cfg.train.threads or int(os.environ.get(THREADS_ENV, "0"))
+    if threads:  # the grid's setting, else the share of the cores the launcher gave this cell
+        torch.set_num_threads(threads)
     accelerator = make_accelerator(cfg.train)
     if accelerator.num_processes != cfg.train.processes:
         raise BenchError(
@@ -150,9 +211,9 @@ def train_and_evaluate(
         )
     main = accelerator.is_main_process
     plan = batch_plan(cfg.train)
-    ckpt_path, metrics_path = cell_dir / store.CHECKPOINT, cell_dir / store.METRICS
-    state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    source, info, model, optimizers, backward = _build(cfg, accelerator, ctx, state)
+    ckpt_path, metrics_path = cell.checkpoint_path, cell.metrics_path
+    state, kept_rows = _agreed_resume(cell, accelerator)
+    source, info, model, optimizers, backward = _build(cfg, cell, accelerator, state)
     train_split = source.load("train", ctx)
     stream = BatchStream(
         train_split,
@@ -173,8 +234,8 @@ def train_and_evaluate(
         stream.load_state_dict(state["stream"])
         start = int(state["step"])
         logging.info("resuming from step %d", start)
-        if main:
-            _truncate_metrics(metrics_path, start)
+        if main:  # drop rows a crashed run logged after its last checkpoint: they are logged again
+            store.atomic_write_text(metrics_path, "".join(r + "\n" for r in kept_rows))
     elif main:
         metrics_path.unlink(missing_ok=True)
     mean = (lambda t: accelerator.reduce(t, reduction="mean")) if accelerator.num_processes > 1 else None
@@ -225,18 +286,20 @@ def train_and_evaluate(
         accelerator.wait_for_everyone()
         logging.info("stopped by %s at step %d; checkpoint saved", stop.signal_name, reached)
         raise Preempted(reached, stop.signal_name or "a signal")
+    seen = images_seen(stream)
     model.nets = _plain_nets(model.nets, accelerator)
     model.finalize(train_split, torch.Generator(model.device).manual_seed(cfg.seed))
     train_seconds = time.perf_counter() - t0
     accelerator.wait_for_everyone()
     checkpoint(total)
+    steps_per_second = (total - start) / train_seconds if train_seconds > 0 else None
 
     result: dict[str, Any] = {
         "train": {
             "steps": total,
             "resumed_from": start,
             "seconds": train_seconds,
-            "steps_per_second": (total - start) / train_seconds if train_seconds > 0 else None,
+            "steps_per_second": steps_per_second,
             "epochs": total * plan.global_batch / len(train_split),
             "processes": accelerator.num_processes,
             **plan.record(cfg.train),
@@ -247,6 +310,7 @@ def train_and_evaluate(
     }
     if progress and main:
         progress("eval", 0, 1)
+    t_eval = time.perf_counter()
     metrics, protocol = evaluation.final(model)  # every process generates its share of the samples
     if not main:
         return result
@@ -259,34 +323,70 @@ def train_and_evaluate(
     metrics.update(model.test_metrics(test_split, cfg.eval.batch_size, gen))
     if progress:
         progress("eval", 1, 1)
-    result.update(metrics=metrics, protocol=protocol)
+    peak, peak_kind = peak_memory(accelerator.device)
+    cost = {
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - t_eval,
+        "images_seen": seen,
+        "steps_per_second": steps_per_second,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": peak_kind,
+        "device_name": device_name(accelerator.device),
+        "processes": accelerator.num_processes,
+    }
+    result.update(metrics=metrics, protocol=protocol, cost=cost)
     return result
 
 
-def run_cell(
-    cell_dir: Path, progress: Progress | None = None, stop: StopRequest | None = None
-) -> dict[str, Any]:
-    """Run the cell in `cell_dir` and write its result.json; returns the result.
+@dataclass(frozen=True)
+class CellRun:
+    """How one `run_cell` ended. status: done, failed, diverged (a result was written); preempted
+    (stopped with a checkpoint, no result); busy (another live process holds the cell; nothing
+    written); finished (a result was already there: nothing to do)."""
+
+    status: str
+    result: CellResult | None = None
+    reason: str | None = None
+    step: int | None = None
+
+
+def run_cell(cell_dir: Path, progress: Progress | None = None, stop: StopRequest | None = None) -> CellRun:
+    """Run the cell in `cell_dir` under its lock and write its result.json.
 
     With `stop` (set by signals, see bench/train/preempt.py) the cell may end early with a checkpoint
-    and no result.json; the returned dict then has status "preempted" and the step reached.
+    and no result.json (status "preempted", the step reached). A cell whose lock another live process
+    holds is left alone (status "busy"); one finished meanwhile is not run again.
     """
-    cfg = CellConfig.model_validate_json((cell_dir / store.CONFIG).read_text())
-    handler = logging.FileHandler(cell_dir / store.LOG)
+    cell = CellDir(cell_dir)
+    cfg = cell.config
+    main = _is_main_process()
+    lock = cell.lock()
+    if main:
+        if not lock.acquire():
+            line = f"{cfg.cell_id}: skipped, already running elsewhere ({lock.holder.describe()})"
+            print(line, file=sys.stderr, flush=True)
+            return CellRun("busy", reason=line)
+        # Checked again under the lock: another run may have finished the cell since the launcher looked.
+        done = cell.read_result()
+        if done is not None and done.is_terminal:
+            lock.release()
+            return CellRun("finished", done)
+        cell.archive_result()  # a failed (or unreadable) attempt is kept beside the cell, then retried
+    try:
+        return _run_locked(cell, cfg, lock, progress, stop)
+    finally:
+        lock.release()  # a no-op once a preempted run has turned the lock into its stop note
+
+
+def _run_locked(
+    cell: CellDir, cfg: CellConfig, lock: CellLock, progress: Progress | None, stop: StopRequest | None
+) -> CellRun:
+    handler = logging.FileHandler(cell.log_path)
     rank = f" [rank {os.environ['RANK']}]" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{rank} %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    lock = cell_dir / store.LOCK
-    lock_info = {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started": _now(),
-        "slurm_job_id": _slurm_job_id(),
-    }
-    if _is_main_process():
-        store.atomic_write_json(lock, lock_info)
     started = time.perf_counter()
     logging.info(
         "cell %s: %s on %s, latent %s, seed %d",
@@ -297,49 +397,53 @@ def run_cell(
         cfg.seed,
     )
     try:
-        outcome = train_and_evaluate(cfg, cell_dir, progress, stop)
-        status, reason = "done", None
+        outcome = train_and_evaluate(cfg, cell.path, progress, stop)
+        status, reason = CellStatus.done, None
     except Preempted as err:
         # Not an outcome: the cell continues from its checkpoint when it runs next (SLURM requeues it).
-        if _is_main_process():
-            store.atomic_write_json(lock, {**lock_info, "stopped": _now(), "stopped_at_step": err.step})
-        return {"cell_id": cfg.cell_id, "status": "preempted", "reason": str(err), "step": err.step}
+        lock.mark_stopped(err.step)
+        return CellRun("preempted", reason=str(err), step=err.step)
     except Diverged as err:
-        outcome, status, reason = {}, "diverged", str(err)
+        outcome, status, reason = {}, CellStatus.diverged, str(err)
     except (Exception, torch.cuda.OutOfMemoryError) as err:  # noqa: B014  (OOM named for the reader)
         logging.error("cell failed:\n%s", traceback.format_exc())
-        outcome, status, reason = {}, "failed", f"{type(err).__name__}: {err}"
+        outcome, status, reason = {}, CellStatus.failed, f"{type(err).__name__}: {err}"
     finally:
         root.removeHandler(handler)
         handler.close()
-    result = {
+    wall = time.perf_counter() - started
+    cost = {"processes": cfg.train.processes, **outcome.pop("cost", {})}
+    cost["device_seconds"] = cost["processes"] * wall
+    record = {
         **cell_identity(cfg),
         "status": status,
         "reason": reason,
-        "wall_seconds": time.perf_counter() - started,
-        "finished": _now(),
+        "wall_seconds": wall,
+        "finished": now_iso(),
         "host": socket.gethostname(),
-        "slurm_job_id": _slurm_job_id(),
-        "log": str(cell_dir / store.LOG),
+        "slurm_job_id": slurm_job_id(),
+        "log": str(cell.log_path),
         "versions": versions(),
+        "cost": cost,
         **outcome,
     }
-    if status != "done":
-        logging.getLogger(__name__).warning("cell %s %s: %s", cfg.cell_id, status, reason)
+    try:
+        result = CellResult.model_validate(record)
+    except ValidationError as err:  # a value of the wrong type must not lose the whole attempt silently
+        e = err.errors()[0]
+        reason = f"result could not be recorded: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+        logging.error("cell %s: %s", cfg.cell_id, reason)
+        status = CellStatus.failed
+        keep = ("status", "reason", "metrics", "protocol", "train", "cost")
+        result = CellResult.model_validate(
+            {**{k: v for k, v in record.items() if k not in keep}, "status": status, "reason": reason}
+        )
+    if status is not CellStatus.done:
+        logging.getLogger(__name__).warning("cell %s %s: %s", cfg.cell_id, status.value, reason)
     if _is_main_process():
-        store.atomic_write_json(cell_dir / store.RESULT, result)
-        lock.unlink(missing_ok=True)
-    return result
+        cell.write_result(result)
+    return CellRun(status.value, result, reason)
 
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _slurm_job_id() -> str | None:
-    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    return f"{job}_{task}" if job and task else os.environ.get("SLURM_JOB_ID")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
