@@ -24,9 +24,18 @@ from typing import Any
 
 import yaml
 
-from bench.config import CellConfig, EvalConfig, TrainConfig, validate
+from bench.config import (
+    MAX_SEED,
+    MAX_STEPS,
+    CellConfig,
+    EvalConfig,
+    TrainConfig,
+    canonical_json,
+    short_repr,
+    validate,
+)
 from bench.errors import BenchError
-from bench.train.distributed import check_distributed
+from bench.train.distributed import batch_plan, check_distributed
 
 AXES = ("models", "datasets", "latent_sizes", "seeds")
 BLOCK_KEYS = (*AXES, "train", "eval")
@@ -55,27 +64,136 @@ def builtin_grids() -> dict[str, str]:
     return out
 
 
+# Limits on a grid file, checked before any value is converted to a string: a YAML alias bomb (a few
+# lines whose aliases expand to billions of nodes) or a deeply nested value would otherwise hang or
+# exhaust memory when a message or a description prints it. Real grids are a few kilobytes.
+MAX_GRID_BYTES = 1 << 20  # 1 MiB
+MAX_GRID_NODES = 100_000  # YAML nodes once every alias is expanded
+MAX_GRID_DEPTH = 64  # nested mappings / lists
+MAX_GRID_CELLS = 10_000  # cells a grid expands to (the `all` study has 159)
+MAX_LATENT = 65_536
+
+
+class _GridLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_GRID_DEPTH while composing, and documents whose
+    node graph, aliases expanded, holds more than MAX_GRID_NODES nodes (counted with a memo, so the
+    count itself never expands anything)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_GRID_DEPTH:
+                raise _GridLimit(f"nested deeper than {MAX_GRID_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _expanded_size(node)
+        return node
+
+
+class _GridLimit(Exception):
+    pass
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the tree the graph `root` expands to; raises _GridLimit above MAX_GRID_NODES or on a
+    recursive alias. Iterative (no recursion limit) with a memo per node, so shared subtrees cost once."""
+    memo: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in memo:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            memo[key] = 1
+            continue
+        kids = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if children_done:
+            open_.discard(key)
+            total = 1 + sum(memo[id(k)] for k in kids)
+            if total > MAX_GRID_NODES:
+                raise _GridLimit(f"expands to more than {MAX_GRID_NODES} values (YAML aliases?)")
+            memo[key] = total
+            continue
+        if key in open_:
+            raise _GridLimit("holds a recursive YAML alias")
+        open_.add(key)
+        stack.append((node, True))
+        for k in kids:
+            if id(k) in open_:
+                raise _GridLimit("holds a recursive YAML alias")
+            if id(k) not in memo:
+                stack.append((k, False))
+    return memo[id(root)]
+
+
+def _read_bytes(path: Path, source: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_GRID_BYTES:
+            raise BenchError(f"{source}: {size} bytes; a grid file may hold at most {MAX_GRID_BYTES} bytes")
+        with path.open("rb") as f:
+            data = f.read(MAX_GRID_BYTES + 1)
+    except OSError as err:
+        raise BenchError(f"{source}: cannot be read ({err.strerror or err})") from None
+    if len(data) > MAX_GRID_BYTES:  # grew while read, or a file whose size stat does not know
+        raise BenchError(f"{source}: a grid file may hold at most {MAX_GRID_BYTES} bytes")
+    return data
+
+
+def parse_grid_text(data: bytes, source: str) -> Any:
+    """The YAML document in `data`, within the limits above; every problem is one BenchError line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BenchError(
+            f"{source}: not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start}"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_GridLoader)  # noqa: S506 - a SafeLoader subclass
+    except _GridLimit as err:
+        raise BenchError(f"{source}: refused: the YAML {err}") from None
+    except yaml.reader.ReaderError as err:
+        raise BenchError(
+            f"{source}: is not valid YAML (character #x{err.character:04x} at character {err.position} "
+            "is not allowed)"
+        ) from None
+    except ValueError as err:  # a scalar Python cannot hold: a 5,000-digit int, the date 2026-13-45
+        problem = " ".join(str(err).split())[:120]
+        raise BenchError(f"{source}: is not valid YAML (a value cannot be read: {problem})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise BenchError(f"{source}:{where} is not valid YAML ({problem})") from None
+
+
 def read_grid_file(name_or_path: str) -> tuple[dict[str, Any], str]:
     """The raw mapping of a built-in grid name or a YAML file path, and where it came from."""
     path = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
-            raise BenchError(f"--grid: file {name_or_path!r} does not exist")
-        text, source = path.read_text(), str(path)
+            problem = "is not a regular file" if path.exists() else "does not exist"
+            raise BenchError(f"--grid: file {short_repr(name_or_path)} {problem}")
+        data, source = _read_bytes(path, str(path)), str(path)
     else:
         builtin = resources.files("bench.grids") / f"{name_or_path}.yaml"
         if not builtin.is_file():
             raise BenchError(
-                f"--grid: {name_or_path!r} is neither a built-in grid nor a file; "
+                f"--grid: {short_repr(name_or_path)} is neither a built-in grid nor a file; "
                 f"built-in: {', '.join(builtin_grids())}"
             )
-        text, source = builtin.read_text(), f"grid {name_or_path}"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise BenchError(f"{source}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
+        data, source = builtin.read_bytes(), f"grid {name_or_path}"
+    raw = parse_grid_text(data, source)
     if not isinstance(raw, dict):
         raise BenchError(f"{source}: a grid must be a mapping of keys, got {type(raw).__name__}")
     return raw, source
@@ -90,7 +208,7 @@ def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> N
 def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
     """`[a, {b: {arg: 1}}]` -> [(a, {}), (b, {arg: 1})]."""
     if not isinstance(value, list) or not value:
-        raise BenchError(f"{where}: expected a non-empty list, got {value!r}")
+        raise BenchError(f"{where}: expected a non-empty list, got {short_repr(value)}")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, str):
@@ -98,28 +216,53 @@ def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(item, dict) and len(item) == 1:
             ((name, args),) = item.items()
             if not isinstance(name, str) or not isinstance(args, dict | None):
-                raise BenchError(f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {item!r}")
+                raise BenchError(
+                    f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {short_repr(item)}"
+                )
             out.append((name, args or {}))
         else:
-            raise BenchError(f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {item!r}")
+            raise BenchError(
+                f"{where}[{i}]: expected NAME or {{NAME: {{key: value}}}}, got {short_repr(item)}"
+            )
     return out
 
 
-def _int_list(value: Any, where: str, positive: bool) -> list[int]:
+def _int_list(value: Any, where: str, low: int, high: int, what: str) -> list[int]:
+    """A non-empty list of distinct integers in low..high."""
     if not isinstance(value, list) or not value:
-        raise BenchError(f"{where}: expected a non-empty list of integers, got {value!r}")
+        raise BenchError(f"{where}: expected a non-empty list of integers, got {short_repr(value)}")
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int):
-            raise BenchError(f"{where}: expected integers, got {v!r}")
-        if positive and v <= 0:
-            raise BenchError(f"{where}: latent size must be a positive integer, got {v!r}")
+            raise BenchError(f"{where}: expected integers, got {short_repr(v)}")
+        if not low <= v <= high:
+            if what == "latent size" and v <= 0:
+                raise BenchError(f"{where}: latent size must be a positive integer, got {v!r}")
+            raise BenchError(f"{where}: a {what} must be in {low}..{high}, got {short_repr(v)}")
+        if value.count(v) > 1:
+            raise BenchError(f"{where}: {v} is listed twice")
     return value
+
+
+def _validated_entries(
+    entries: list[tuple[str, dict[str, Any]]], registry: Any, attr: str, where: str
+) -> list[tuple[str, Any, Any]]:
+    """(name, registered class, validated args) for each entry; an entry listed twice is refused."""
+    out, seen = [], set()
+    for name, args in entries:
+        cls = registry.get(name, where)
+        cfg = validate(getattr(cls, attr), args, f"{where}.{name}")
+        key = (name, canonical_json(cfg.model_dump(mode="json")))
+        if key in seen:
+            raise BenchError(f"{where}: {name} is listed twice with the same settings")
+        seen.add(key)
+        out.append((name, cls, cfg))
+    return out
 
 
 def _merged(base: Any, override: Any, where: str) -> dict[str, Any]:
     for name, part in (("", base), ("", override)):
         if part is not None and not isinstance(part, dict):
-            raise BenchError(f"{where}{name}: expected a mapping of keys, got {part!r}")
+            raise BenchError(f"{where}{name}: expected a mapping of keys, got {short_repr(part)}")
     return {**(base or {}), **(override or {})}
 
 
@@ -133,7 +276,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
     if blocks is None:
         blocks = [{}]
     elif not isinstance(blocks, list) or not blocks:
-        raise BenchError(f"{source}: blocks: expected a non-empty list of blocks, got {blocks!r}")
+        raise BenchError(f"{source}: blocks: expected a non-empty list of blocks, got {short_repr(blocks)}")
     overrides = overrides or {}
 
     cells: dict[str, CellConfig] = {}
@@ -141,16 +284,27 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
         # Every message reads "<file>: <dotted key>: <problem>".
         p = f"{source}: blocks[{b}]." if "blocks" in raw else f"{source}: "
         if not isinstance(block, dict):
-            raise BenchError(f"{p}: expected a mapping of keys, got {block!r}")
+            raise BenchError(f"{p}: expected a mapping of keys, got {short_repr(block)}")
         _check_keys(block, BLOCK_KEYS, p)
         spec = {k: block.get(k, raw.get(k)) for k in AXES}
         for axis in ("models", "datasets"):
             if spec[axis] is None:
                 raise BenchError(f"{p}{axis}: required key is missing")
-        models = _named_entries(spec["models"], f"{p}models")
-        datasets = _named_entries(spec["datasets"], f"{p}datasets")
-        latents = _int_list(spec["latent_sizes"], f"{p}latent_sizes", True) if spec["latent_sizes"] else None
-        seeds = _int_list(spec["seeds"] if spec["seeds"] is not None else [0], f"{p}seeds", False)
+        models = _validated_entries(
+            _named_entries(spec["models"], f"{p}models"), MODELS, "Config", f"{p}models"
+        )
+        datasets = _validated_entries(
+            _named_entries(spec["datasets"], f"{p}datasets"), DATASETS, "Args", f"{p}datasets"
+        )
+        latents = None  # absent or null: each family's default; an empty list is refused
+        if spec["latent_sizes"] is not None:
+            latents = _int_list(spec["latent_sizes"], f"{p}latent_sizes", 1, MAX_LATENT, "latent size")
+        seeds = [0] if spec["seeds"] is None else _int_list(spec["seeds"], f"{p}seeds", 0, MAX_SEED, "seed")
+        n_cells = len(cells) + len(models) * len(datasets) * len(latents or [None]) * len(seeds)
+        if n_cells > MAX_GRID_CELLS:
+            raise BenchError(
+                f"{p}: the grid expands to {n_cells} cells; at most {MAX_GRID_CELLS} are allowed"
+            )
         train_raw = _merged(
             _merged(raw.get("train"), block.get("train"), f"{p}train"), overrides.get("train"), f"{p}train"
         )
@@ -160,12 +314,9 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
         train = validate(TrainConfig, train_raw, f"{p}train")
         evaluation = validate(EvalConfig, eval_raw, f"{p}eval")
 
-        for (m, m_args), (d, d_args) in itertools.product(models, datasets):
-            family = MODELS.get(m, f"{p}models")
-            source_cls = DATASETS.get(d, f"{p}datasets")
-            m_cfg = validate(family.Config, m_args, f"{p}models.{m}")
-            d_cfg = validate(source_cls.Args, d_args, f"{p}datasets.{d}")
+        for (m, family, m_cfg), (d, source_cls, d_cfg) in itertools.product(models, datasets):
             info = source_cls(d_cfg).info()
+            _check_budget(train, info, f"{p}train")
             sizes = (latents or [family.default_latent_size]) if family.uses_latent else [None]
             for z, seed in itertools.product(sizes, seeds):
                 _check_family_needs(family, info, f"{p}models.{m} on {d}")
@@ -222,6 +373,24 @@ def _check_family_needs(family: Any, info: Any, where: str) -> None:
         raise BenchError(
             f"{where}: needs a dataset with {family.needs_pairing} targets; {info.name} is "
             f"{'plain images' if info.pairing == 'none' else info.pairing}"
+        )
+
+
+def _check_budget(train: TrainConfig, info: Any, where: str) -> None:
+    """A batch that fits the training split, and an epoch budget within the step bound."""
+    n = info.splits.get("train", 0)  # 0: known only once the files are read
+    if not n:
+        return
+    batch = batch_plan(train).global_batch
+    if batch > n:
+        raise BenchError(
+            f"{where}.batch_size: a batch of {batch} images is larger than the {n} training images of "
+            f"{info.name}"
+        )
+    if train.epochs is not None and train.epochs * (n // batch) > MAX_STEPS:
+        raise BenchError(
+            f"{where}.epochs: {train.epochs:g} epochs of {n // batch} steps on {info.name} exceed the bound "
+            f"of {MAX_STEPS} steps"
         )
 
 
