@@ -173,7 +173,8 @@ def parse_grid_text(data: bytes, source: str) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        said = [getattr(err, "context", None), getattr(err, "problem", None)]  # "expected ..., but found ..."
+        problem = " ".join(", ".join(str(x) for x in said if x).split()) or " ".join(str(err).split())
         raise BenchError(f"{source}:{where} is not valid YAML ({problem})") from None
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from bench.config import CellConfig, StrictModel, validate
 from bench.errors import BenchError
@@ -31,18 +31,24 @@ from bench.results.status import QUEUED  # in a cell folder: the array task it w
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 SUBMISSIONS = ".slurm"  # under --out: one folder per submitted array (cells list, script, sbatch logs)
-TOKEN = r"^[A-Za-z0-9_.+-]+$"  # partition, account, qos: no spaces, quotes or newlines
-PATH_CHARS = re.compile(r"^[A-Za-z0-9_./+-]+$")
+# ASCII classes and anchored at the very ends: `\d` also matches Arabic-Indic digits, and `$` also
+# matches before a final newline, which would end an #SBATCH line early.
+TOKEN = r"\A[A-Za-z0-9_.+-]+\Z"  # partition, account, qos: no spaces, quotes or newlines
+TIME = r"\A([0-9]+-)?[0-9]{1,2}(:[0-9]{2}){0,2}\Z"
+MEM = r"\A[0-9]+[KMGT]?\Z"
+PATH_CHARS = re.compile(r"\A[A-Za-z0-9_./+-]+\Z", re.ASCII)
 
 
 class SlurmConfig(StrictModel):
     """Resources of each array task; the grid's `slurm:` mapping, overridden by `bench run` flags."""
 
+    model_config = ConfigDict(regex_engine="python-re")  # \A and \Z are Python's
+
     partition: str | None = Field(None, pattern=TOKEN)
     account: str | None = Field(None, pattern=TOKEN)
     qos: str | None = Field(None, pattern=TOKEN)
-    time: str = Field("04:00:00", pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", description="[D-]HH[:MM[:SS]]")
-    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="per node, e.g. 32G")
+    time: str = Field("04:00:00", pattern=TIME, description="[D-]HH[:MM[:SS]]")
+    mem: str | None = Field(None, pattern=MEM, description="per node, e.g. 32G")
     cpus_per_process: PositiveInt = 4
     gpus_per_process: NonNegativeInt = Field(1, description="0 on a CPU-only partition")
     nodes: PositiveInt = Field(1, description="nodes per cell; train.processes is split evenly over them")
@@ -177,6 +183,8 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
 
 
 def _check_out_path(out: Path) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(out)):
+        raise BenchError(f"--out: {str(out)!r} holds a control character (a newline?)")
     if not PATH_CHARS.match(str(out)):
         raise BenchError(
             f"--out: {str(out)!r} has characters SLURM's output patterns cannot take; "
