@@ -203,7 +203,9 @@ def read_grid_file(name_or_path: str) -> tuple[dict[str, Any], str]:
 def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
     for key in raw:
         if key not in allowed:
-            raise BenchError(f"{prefix}{key}: unknown key; allowed: {', '.join(allowed)}")
+            # A plain key as written; anything else (a newline, 100 kB, a number) as a short repr.
+            shown = key if isinstance(key, str) and key.isprintable() and len(key) <= 80 else short_repr(key)
+            raise BenchError(f"{prefix}{shown}: unknown key; allowed: {', '.join(allowed)}")
 
 
 def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -250,6 +252,10 @@ def _validated_entries(
     """(name, registered class, validated args) for each entry; an entry listed twice is refused."""
     out, seen = [], set()
     for name, args in entries:
+        if len(name) > 80:
+            raise BenchError(
+                f"{where}: unknown name {short_repr(name)}; allowed: {', '.join(registry.names())}"
+            )
         cls = registry.get(name, where)
         cfg = validate(getattr(cls, attr), args, f"{where}.{name}")
         key = (name, canonical_json(cfg.model_dump(mode="json")))
