@@ -330,6 +330,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
                 check_distributed(family, train, f"{p}models.{m}")
                 family.check(m_cfg, info, z, where=f"{p}models.{m} on {d}")
                 _check_eval(evaluation, info, f"{p}eval")
+                _check_some_metric(family, evaluation, f"{p}eval.metrics")
                 cell = CellConfig(
                     model=m,
                     model_args=m_cfg.model_dump(mode="json"),
@@ -398,6 +399,17 @@ def _check_budget(train: TrainConfig, info: Any, where: str) -> None:
         raise BenchError(
             f"{where}.epochs: {train.epochs:g} epochs of {n // batch} steps on {info.name} exceed the bound "
             f"of {MAX_STEPS} steps"
+        )
+
+
+def _check_some_metric(family: Any, ev: EvalConfig, where: str) -> None:
+    """`metrics: []` keeps only a family's own test metrics (a VAE's ELBO, CycleGAN's cycle error); a
+    family without any would finish with no score at all."""
+    from bench.models.base import GenerativeModel
+
+    if not ev.metrics and family.test_metrics is GenerativeModel.test_metrics:
+        raise BenchError(
+            f"{where}: an empty list leaves {family.__name__} with no metric at all; name at least one"
         )
 
 
