@@ -167,7 +167,7 @@ def canonical_json(obj: Any) -> str:
 def format_validation_error(err: ValidationError, where: str) -> str:
     """One line: where, the dotted key, the offending value and what is allowed."""
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in (where, *e["loc"]) if p != "")
+    loc = ".".join([where, *map(key_text, e["loc"])] if where else map(key_text, e["loc"]))
     if e["type"] == "extra_forbidden":
         allowed = ""
         model = getattr(err, "_bench_model", None)
@@ -186,6 +186,13 @@ def format_validation_error(err: ValidationError, where: str) -> str:
 _REPR = reprlib.Repr()  # (keyword arguments need Python 3.12)
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
 _REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 8
+
+
+def key_text(key: Any) -> str:
+    """A key as written when it is plain (printable, short), else as a short repr: one line always."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 80:
+        return key
+    return str(key) if isinstance(key, int) else short_repr(key)
 
 
 def short_repr(value: Any) -> str:

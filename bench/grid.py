@@ -31,6 +31,7 @@ from bench.config import (
     EvalConfig,
     TrainConfig,
     canonical_json,
+    key_text,
     short_repr,
     validate,
 )
@@ -159,7 +160,7 @@ def parse_grid_text(data: bytes, source: str) -> Any:
             f"{source}: not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start}"
         ) from None
     try:
-        return yaml.load(text, Loader=_GridLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_GridLoader)  # a SafeLoader subclass
     except _GridLimit as err:
         raise BenchError(f"{source}: refused: the YAML {err}") from None
     except yaml.reader.ReaderError as err:
@@ -203,9 +204,7 @@ def read_grid_file(name_or_path: str) -> tuple[dict[str, Any], str]:
 def _check_keys(raw: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
     for key in raw:
         if key not in allowed:
-            # A plain key as written; anything else (a newline, 100 kB, a number) as a short repr.
-            shown = key if isinstance(key, str) and key.isprintable() and len(key) <= 80 else short_repr(key)
-            raise BenchError(f"{prefix}{shown}: unknown key; allowed: {', '.join(allowed)}")
+            raise BenchError(f"{prefix}{key_text(key)}: unknown key; allowed: {', '.join(allowed)}")
 
 
 def _named_entries(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -234,6 +233,7 @@ def _int_list(value: Any, where: str, low: int, high: int, what: str) -> list[in
     """A non-empty list of distinct integers in low..high."""
     if not isinstance(value, list) or not value:
         raise BenchError(f"{where}: expected a non-empty list of integers, got {short_repr(value)}")
+    seen: set[int] = set()
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int):
             raise BenchError(f"{where}: expected integers, got {short_repr(v)}")
@@ -241,8 +241,9 @@ def _int_list(value: Any, where: str, low: int, high: int, what: str) -> list[in
             if what == "latent size" and v <= 0:
                 raise BenchError(f"{where}: latent size must be a positive integer, got {v!r}")
             raise BenchError(f"{where}: a {what} must be in {low}..{high}, got {short_repr(v)}")
-        if value.count(v) > 1:
+        if v in seen:
             raise BenchError(f"{where}: {v} is listed twice")
+        seen.add(v)
     return value
 
 
@@ -310,7 +311,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
         n_cells = len(cells) + len(models) * len(datasets) * len(latents or [None]) * len(seeds)
         if n_cells > MAX_GRID_CELLS:
             raise BenchError(
-                f"{p}: the grid expands to {n_cells} cells; at most {MAX_GRID_CELLS} are allowed"
+                f"{p}: the grid expands to up to {n_cells} cells; at most {MAX_GRID_CELLS} are allowed"
             )
         train_raw = _merged(
             _merged(raw.get("train"), block.get("train"), f"{p}train"), overrides.get("train"), f"{p}train"
@@ -445,9 +446,9 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         if not sep or not dot or section not in ("train", "eval") or not field:
             raise BenchError(f"--set: expected train.KEY=VALUE or eval.KEY=VALUE, got {pair!r}")
         try:
-            out.setdefault(section, {})[field] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise BenchError(f"--set: cannot parse the value in {pair!r}") from None
+            out.setdefault(section, {})[field] = yaml.load(value, Loader=_GridLoader)  # limits as a file's
+        except (yaml.YAMLError, _GridLimit, ValueError):
+            raise BenchError(f"--set: cannot parse the value in {short_repr(pair)}") from None
     return out
 
 

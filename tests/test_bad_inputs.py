@@ -33,6 +33,13 @@ def _bomb(where: str) -> bytes:
     return ("\n".join(lines) + "\n" + body + where + "\n").encode()
 
 
+def _flow_bomb() -> str:
+    """The same bomb in one flow sequence, as it fits on a command line."""
+    levels = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "[" + ", ".join(levels) + "]"
+
+
 def _tiny(**changes: Any) -> bytes:
     return yaml.safe_dump({**TINY_GRID, **changes}).encode()
 
@@ -102,9 +109,11 @@ GRIDS: list[tuple[str, dict[str, Any], str]] = [
     ("seeds-negative", {"seeds": [-1]}, "a seed must be in 0..2147483647, got -1"),
     ("seeds-huge", {"seeds": [2**40]}, "a seed must be in 0..2147483647"),
     ("seeds-float", {"seeds": [1.5]}, "seeds: expected integers, got 1.5"),
-    ("too-many-cells", {"seeds": list(range(6000))}, "expands to 12000 cells; at most 10000"),
+    ("too-many-cells", {"seeds": list(range(6000))}, "expands to up to 12000 cells; at most 10000"),
     ("train-scalar", {"train": 3}, "train: expected a mapping of keys, got 3"),
     ("train-unknown", {"train": {"steps": 3, "stepz": 3}}, "train.stepz: unknown key; allowed: steps"),
+    ("train-unknown-newline", {"train": {"steps": 3, "a\nb": 3}}, "train.'a\\nb': unknown key"),
+    ("train-unknown-long", {"train": {"steps": 3, "k" * 100_000: 3}}, "train.'kkkkkkkk"),
     ("steps-string", {"train": {"steps": "ten"}}, "train.steps: input should be a valid integer (got 'ten')"),
     ("steps-zero", {"train": {"steps": 0}}, "train.steps: input should be greater than 0"),
     (
@@ -177,6 +186,8 @@ ARGS: list[tuple[str, list[str], str]] = [
     ("set-bad-section", ["--set", "model.lr=1"], "--set: expected train.KEY=VALUE"),
     ("set-bad-yaml", ["--set", "train.steps=[unclosed"], "--set: cannot parse the value"),
     ("set-unknown-key", ["--set", "train.stepz=3"], "train.stepz: unknown key"),
+    ("set-bomb", ["--set", "train.steps=" + _flow_bomb()], "--set: cannot parse the value"),
+    ("set-huge-int", ["--set", "train.steps=" + "9" * 5000], "--set: cannot parse the value"),
     ("set-huge-steps", ["--set", "train.steps=1000000000000000000000000000000"], "less than or equal"),
     (
         "set-metrics-empty",
