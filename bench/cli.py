@@ -122,6 +122,8 @@ def run(
         if slurm_cfg is not None:
             _print_slurm_plan(slurm.plan(g, out, slurm_cfg, dry_run=True))
         return
+    if any(p.exists() and not p.is_dir() for p in (out, *out.parents)):
+        raise BenchError(f"--out: {out} is a file or lies under one; give a folder")
     prepare(g, data_root, download, say=console.print)  # every dataset's files, before anything is written
     from bench.eval.cell_eval import preflight
 

@@ -206,6 +206,9 @@ ARGS: list[tuple[str, list[str], str]] = [
     ("slurm-mem", ["--launcher", "slurm", "--mem", "32X"], "slurm.mem: string should match pattern"),
     ("slurm-partition-space", ["--launcher", "slurm", "--partition", "a b"], "slurm.partition: string"),
     ("slurm-nodes-zero", ["--launcher", "slurm", "--nodes", "0"], "slurm.nodes: input should be greater"),
+    ("out-is-a-file", ["--out", "{tmp}/grid.yaml"], "is a file or lies under one"),
+    ("out-under-a-file", ["--out", "{tmp}/grid.yaml/out"], "is a file or lies under one"),
+    ("dataset-without-files", ["--set", "eval.n_samples=100", "--grid", "{mnist}"], "mnist: no data root"),
     ("slurm-out-newline", ["--launcher", "slurm", "--out", "{tmp}/out\n"], "holds a control character"),
     ("slurm-out-unicode", ["--launcher", "slurm", "--out", "{tmp}/résultats"], "has characters SLURM"),
 ]
@@ -272,6 +275,8 @@ def test_bad_command_line(
     if "--grid" in args:
         i = args.index("--grid")
         grid, args = Path(args[i + 1].replace("{tmp}", str(tmp_path))), args[:i] + args[i + 2 :]
+        if str(grid) == "{mnist}":  # valid, but its files are nowhere
+            grid = write_grid("mnist.yaml", datasets=["mnist"])
     _run_row(monkeypatch, capsys, tmp_path, grid, args, message)
 
 
