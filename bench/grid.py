@@ -75,66 +75,49 @@ MAX_GRID_CELLS = 10_000  # cells a grid expands to (the `all` study has 159)
 MAX_LATENT = 65_536
 
 
-class _GridLoader(yaml.SafeLoader):
-    """SafeLoader that refuses nesting deeper than MAX_GRID_DEPTH while composing, and documents whose
-    node graph, aliases expanded, holds more than MAX_GRID_NODES nodes (counted with a memo, so the
-    count itself never expands anything)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_GRID_DEPTH:
-                raise _GridLimit(f"nested deeper than {MAX_GRID_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def compose_document(self) -> Any:
-        node = super().compose_document()
-        _expanded_size(node)
-        return node
+# libyaml when present: the pure-Python parser takes tens of seconds on a 1 MiB file of small values.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _GridLimit(Exception):
     pass
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Nodes in the tree the graph `root` expands to; raises _GridLimit above MAX_GRID_NODES or on a
-    recursive alias. Iterative (no recursion limit) with a memo per node, so shared subtrees cost once."""
-    memo: dict[int, int] = {}
-    open_: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        if key in memo:
+def _check_limits(text: str) -> None:
+    """Refuse nesting deeper than MAX_GRID_DEPTH and documents that hold more than MAX_GRID_NODES values
+    once every alias is expanded, from the parser's events alone: nothing is composed or expanded, so
+    a billion-laughs file costs what its few lines cost. (An anchor's expanded size is known when its
+    node ends; an alias to an anchor still open is recursive.)"""
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its node
+    stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, expanded size so far]
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) > MAX_GRID_DEPTH:
+                raise _GridLimit(f"nested deeper than {MAX_GRID_DEPTH} levels")
+            stack.append([event.anchor, 1])
             continue
-        if isinstance(node, yaml.ScalarNode):
-            memo[key] = 1
-            continue
-        kids = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
-        if children_done:
-            open_.discard(key)
-            total = 1 + sum(memo[id(k)] for k in kids)
-            if total > MAX_GRID_NODES:
-                raise _GridLimit(f"expands to more than {MAX_GRID_NODES} values (YAML aliases?)")
-            memo[key] = total
-            continue
-        if key in open_:
-            raise _GridLimit("holds a recursive YAML alias")
-        open_.add(key)
-        stack.append((node, True))
-        for k in kids:
-            if id(k) in open_:
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, n = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = n
+        elif isinstance(event, yaml.ScalarEvent):
+            n = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(entry[0] == event.anchor for entry in stack):
                 raise _GridLimit("holds a recursive YAML alias")
-            if id(k) not in memo:
-                stack.append((k, False))
-    return memo[id(root)]
+            n = sizes.get(event.anchor, 1)  # an undefined alias: the loader names it below
+        else:
+            continue
+        stack[-1][1] += n
+        if stack[-1][1] > MAX_GRID_NODES:
+            raise _GridLimit(f"expands to more than {MAX_GRID_NODES} values (YAML aliases?)")
+
+
+def _load_limited(text: str) -> Any:
+    _check_limits(text)
+    return yaml.load(text, Loader=_LOADER)  # a safe loader: plain data only
 
 
 def _read_bytes(path: Path, source: str) -> bytes:
@@ -160,12 +143,12 @@ def parse_grid_text(data: bytes, source: str) -> Any:
             f"{source}: not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start}"
         ) from None
     try:
-        return yaml.load(text, Loader=_GridLoader)  # a SafeLoader subclass
+        return _load_limited(text)
     except _GridLimit as err:
         raise BenchError(f"{source}: refused: the YAML {err}") from None
     except yaml.reader.ReaderError as err:
         raise BenchError(
-            f"{source}: is not valid YAML (character #x{err.character:04x} at character {err.position} "
+            f"{source}: is not valid YAML (character #x{err.character:04x} at position {err.position} "
             "is not allowed)"
         ) from None
     except ValueError as err:  # a scalar Python cannot hold: a 5,000-digit int, the date 2026-13-45
@@ -446,7 +429,7 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         if not sep or not dot or section not in ("train", "eval") or not field:
             raise BenchError(f"--set: expected train.KEY=VALUE or eval.KEY=VALUE, got {pair!r}")
         try:
-            out.setdefault(section, {})[field] = yaml.load(value, Loader=_GridLoader)  # limits as a file's
+            out.setdefault(section, {})[field] = _load_limited(value)  # the limits of a file
         except (yaml.YAMLError, _GridLimit, ValueError):
             raise BenchError(f"--set: cannot parse the value in {short_repr(pair)}") from None
     return out

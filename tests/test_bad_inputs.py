@@ -53,7 +53,7 @@ RAW: list[tuple[str, bytes, str]] = [
     ("too-large", _tiny() + b"# " + b"x" * (1 << 20) + b"\n", "a grid file may hold at most 1048576 bytes"),
     ("not-utf8", _tiny() + b"description: caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset"),
     ("not-utf8-first-byte", b"\xff\xfe" + _tiny(), "not UTF-8 text: byte 0xff at offset 0"),
-    ("control-char", _tiny() + b"description: a\x01b\n", "character #x0001 at character"),
+    ("control-char", _tiny() + b"description: a\x01b\n", "character #x0001 at position"),
     ("nul-byte", _tiny() + b"\x00", "character #x0000"),
     ("bad-syntax", b"models: [mlp_vae\n", "is not valid YAML"),
     ("tab-indent", b"train:\n\tsteps: 3\n", "is not valid YAML"),
