@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
 from typing import Any, Literal
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -29,23 +31,42 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# Documented upper bounds (README "Limits"): larger values are typos or units mix-ups that would
+# otherwise be accepted here and fail (or run for ever) at run time.
+MAX_STEPS = 10**8
+MAX_EPOCHS = 10**5
+MAX_BATCH = 65_536
+MAX_THREADS = 1024
+MAX_PROCESSES = 4096
+MAX_SAMPLES = 10**6  # generated or real images of one evaluation
+MAX_SEED = 2**31 - 1
+
+
 class TrainConfig(StrictModel):
-    steps: PositiveInt | None = Field(None, description="generator/optimizer steps; exclusive with epochs")
+    steps: PositiveInt | None = Field(
+        None, le=MAX_STEPS, description="generator/optimizer steps; exclusive with epochs"
+    )
     epochs: PositiveFloat | None = Field(
-        None, description="passes over the training split at one batch per step"
+        None, le=MAX_EPOCHS, description="passes over the training split at one batch per step"
     )
-    batch_size: PositiveInt = 64
+    batch_size: PositiveInt = Field(64, le=MAX_BATCH)
     log_every: PositiveInt = Field(
-        50, description="steps between flushes of per-step losses (one host sync each)"
+        50, le=MAX_STEPS, description="steps between flushes of per-step losses (one host sync each)"
     )
-    checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = only at the end")
+    checkpoint_every: int = Field(
+        0, ge=0, le=MAX_STEPS, description="steps between checkpoints; 0 = only at the end"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="auto = bf16 on GPU, fp32 on CPU"
     )
-    threads: PositiveInt | None = Field(None, description="torch intra-op threads; default: all cores")
+    threads: PositiveInt | None = Field(
+        None, le=MAX_THREADS, description="torch intra-op threads; default: all cores"
+    )
     # Several processes (devices) may train one cell together; see bench/train/distributed.py.
-    processes: PositiveInt = Field(1, description="processes that train this cell together, one per device")
+    processes: PositiveInt = Field(
+        1, le=MAX_PROCESSES, description="processes that train this cell together, one per device"
+    )
     distributed: Literal["ddp", "deepspeed"] = Field(
         "ddp", description="how processes share a cell: DDP, or DeepSpeed ZeRO (single-optimizer families)"
     )
@@ -79,23 +100,38 @@ Metric = Literal["fd", "kid", "coverage", "prc_domain", "fid", "kid_inception", 
 
 
 class EvalConfig(StrictModel):
+    # [] is allowed only for families with metrics of their own (grid validation checks it).
     metrics: list[Metric] = Field(default_factory=lambda: ["fd", "kid", "coverage"])
     extractor: str = Field("auto", description="feature extractor; auto = the dataset's domain classifier")
-    n_samples: PositiveInt = Field(1000, description="generated images")
-    n_real: PositiveInt | None = Field(None, description="real images; default: the whole split")
+    n_samples: PositiveInt = Field(1000, le=MAX_SAMPLES, description="generated images")
+    n_real: PositiveInt | None = Field(
+        None, le=MAX_SAMPLES, description="real images; default: the whole split"
+    )
     split: str = "test"
-    kid_subset_size: PositiveInt = 1000
-    kid_subsets: PositiveInt = 100
-    batch_size: PositiveInt = 250
-    seed: int = 0
-    isc_splits: PositiveInt = 10
-    prc_neighborhood: PositiveInt = 3
+    kid_subset_size: PositiveInt = Field(1000, le=MAX_SAMPLES)
+    kid_subsets: PositiveInt = Field(100, le=10_000)
+    batch_size: PositiveInt = Field(250, le=MAX_BATCH)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    isc_splits: PositiveInt = Field(10, le=1000)
+    prc_neighborhood: PositiveInt = Field(3, le=1000)
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="sampling and feature extraction; bf16 is recorded in the fingerprint"
     )
-    curve_every: int = Field(0, ge=0, description="steps between metrics during training; 0 = none")
-    curve_n_samples: PositiveInt = Field(200, description="generated (and at most real) images per point")
-    curve_metrics: list[Metric] = Field(default_factory=lambda: ["fd"])
+    curve_every: int = Field(
+        0, ge=0, le=MAX_STEPS, description="steps between metrics during training; 0 = none"
+    )
+    curve_n_samples: PositiveInt = Field(
+        200, le=MAX_SAMPLES, description="generated (and at most real) images per point"
+    )
+    curve_metrics: list[Metric] = Field(default_factory=lambda: ["fd"], min_length=1)
+
+    @field_validator("metrics", "curve_metrics")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        repeated = sorted({m for m in value if value.count(m) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is listed twice")
+        return value
 
 
 class CellConfig(StrictModel):
@@ -131,7 +167,7 @@ def canonical_json(obj: Any) -> str:
 def format_validation_error(err: ValidationError, where: str) -> str:
     """One line: where, the dotted key, the offending value and what is allowed."""
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in (where, *e["loc"]) if p != "")
+    loc = ".".join([where, *map(key_text, e["loc"])] if where else map(key_text, e["loc"]))
     if e["type"] == "extra_forbidden":
         allowed = ""
         model = getattr(err, "_bench_model", None)
@@ -144,13 +180,31 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     value = e.get("input")
     if e["type"] == "missing":
         return f"{loc}: required key is missing"
-    return f"{loc}: {msg[0].lower() + msg[1:]} (got {value!r})"
+    return f"{loc}: {msg[0].lower() + msg[1:]} (got {short_repr(value)})"
+
+
+_REPR = reprlib.Repr()  # (keyword arguments need Python 3.12)
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 8
+
+
+def key_text(key: Any) -> str:
+    """A key as written when it is plain (printable, short), else as a short repr: one line always."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 80:
+        return key
+    return str(key) if isinstance(key, int) else short_repr(key)
+
+
+def short_repr(value: Any) -> str:
+    """repr() cut to about a line, whatever the value holds: a message never prints a whole file."""
+    text = _REPR.repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def validate(model: type[StrictModel], data: Any, where: str) -> StrictModel:
     """Build `model` from plain data or raise BenchError with one clear line."""
     if not isinstance(data, dict):
-        raise BenchError(f"{where}: expected a mapping of keys, got {data!r}")
+        raise BenchError(f"{where}: expected a mapping of keys, got {short_repr(data)}")
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -162,7 +216,11 @@ def validate(model: type[StrictModel], data: Any, where: str) -> StrictModel:
 # SLURM resources live here, beside the other schemas, so that grid.py (which validates a grid's
 # `slurm:` key), the SLURM launcher and the CLI (which derives its flags from these fields) all read
 # one definition without importing each other.
-SLURM_TOKEN = r"^[A-Za-z0-9_.+-]+$"  # partition, account, qos: no spaces, quotes or newlines
+# ASCII classes anchored at the very ends: `\d` also matches Arabic-Indic digits, and `$` also matches
+# before a final newline, which would end an #SBATCH line early.
+SLURM_TOKEN = r"\A[A-Za-z0-9_.+-]+\Z"  # partition, account, qos: no spaces, quotes or newlines
+SLURM_TIME = r"\A([0-9]+-)?[0-9]{1,2}(:[0-9]{2}){0,2}\Z"
+SLURM_MEM = r"\A[0-9]+[KMGT]?\Z"
 
 
 class SlurmConfig(StrictModel):
@@ -171,13 +229,15 @@ class SlurmConfig(StrictModel):
     Each field's `flag` (json_schema_extra) is the `bench run` option that sets it; fields without
     one get `--<field-name>`."""
 
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, regex_engine="python-re")
+
     partition: str | None = Field(None, pattern=SLURM_TOKEN, description="partition")
     account: str | None = Field(None, pattern=SLURM_TOKEN, description="account to charge")
     qos: str | None = Field(None, pattern=SLURM_TOKEN, description="quality of service")
     time: str = Field(
-        "04:00:00", pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$", description="time limit per cell, [D-]HH:MM:SS"
+        "04:00:00", pattern=SLURM_TIME, description="time limit per cell, [D-]HH:MM:SS"
     )
-    mem: str | None = Field(None, pattern=r"^\d+[KMGT]?$", description="memory per node, e.g. 32G")
+    mem: str | None = Field(None, pattern=SLURM_MEM, description="memory per node, e.g. 32G")
     cpus_per_process: PositiveInt = Field(
         4, description="CPUs per process", json_schema_extra={"flag": "--cpus"}
     )

@@ -10,6 +10,7 @@ shared filesystem) reuses one file; a lock makes one process train while the oth
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,8 @@ def domain_extractor(
     path = cache_dir / "extractors" / f"{info.name}-{_data_key(info, train)}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
+        if path.exists() and _unreadable(path):
+            path.unlink()  # truncated or foreign: rebuilt below, or every evaluation needing it fails
         if not path.exists():
             state, acc = _train(info, train, test)
             sizes, _ = _head_targets(info, train)
@@ -157,6 +160,20 @@ def domain_extractor(
     return DomainExtractorFile(
         path=path, sha256=file_sha256(path), name=info.name, test_accuracy=None if acc < 0 else float(acc)
     )
+
+
+def _unreadable(path: Path) -> bool:
+    """True (after one warning line) when the cached file does not load into a classifier."""
+    try:
+        load_classifier(path)
+        acc = torch.load(path, map_location="cpu", weights_only=True)["test_accuracy"]
+        float(acc)
+        return False
+    except Exception as err:  # noqa: BLE001 - whatever is wrong with the file, rebuilding fixes it
+        logging.warning(
+            "domain classifier %s is unreadable (%s); rebuilding it", path, " ".join(str(err).split())[:200]
+        )
+        return True
 
 
 def load_classifier(path: Path) -> DomainClassifier:

@@ -33,7 +33,7 @@ __all__ = ["SlurmConfig", "SlurmLauncher", "active_jobs", "plan", "slurm_config"
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 SUBMISSIONS = ".slurm"  # under --out: one folder per submitted array (cells list, script, sbatch logs)
-PATH_CHARS = re.compile(r"^[A-Za-z0-9_./+-]+$")
+PATH_CHARS = re.compile(r"\A[A-Za-z0-9_./+-]+\Z", re.ASCII)
 
 
 def slurm_config(grid: Grid, flags: dict[str, Any]) -> SlurmConfig:
@@ -164,6 +164,8 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
 
 
 def _check_out_path(out: Path) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(out)):
+        raise BenchError(f"--out: {str(out)!r} holds a control character (a newline?)")
     if not PATH_CHARS.match(str(out)):
         raise BenchError(
             f"--out: {str(out)!r} has characters SLURM's output patterns cannot take; "
