@@ -49,7 +49,11 @@ def test_at_most_one_line_per_interval_but_always_the_last_step(caplog: pytest.L
         _run(log, clock, range(10, 50), every=5, seconds_per_step=1.0)  # a resumed cell: steps 10..49
     lines = [r.getMessage() for r in caplog.records if r.name == "bench.progress"]
     # the first flush (step 15), then >= 30 s later (step 45), then the end (step 50)
-    assert [ln.split(" |")[0] for ln in lines] == ["step 15/50 (30%)", "step 45/50 (90%)", "step 50/50 (100%)"]
+    assert [ln.split(" |")[0] for ln in lines] == [
+        "step 15/50 (30%)",
+        "step 45/50 (90%)",
+        "step 50/50 (100%)",
+    ]
     assert "1 steps/s" in lines[0] and "ETA 35s" in lines[0]
 
 

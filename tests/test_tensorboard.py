@@ -31,7 +31,9 @@ def test_every_flushed_scalar_lands_in_the_cells_event_files(tmp_path: Path) -> 
     cell.mkdir()
     log = StepLog(cell / "metrics.jsonl", sinks=[tb.TensorBoardSink(cell, purge_step=0)])
     _train(log, range(12), every=4)
-    tb.log_curve_point(cell, 8, {"fd_digits": 12.5, "kid_digits_std": 0.1, "note": "text"}, torch.zeros(4, 1, 8, 8))
+    tb.log_curve_point(
+        cell, 8, {"fd_digits": 12.5, "kid_digits_std": 0.1, "note": "text"}, torch.zeros(4, 1, 8, 8)
+    )
     tb.close(cell)
     acc = _events(cell)
     tags = acc.Tags()
@@ -54,7 +56,9 @@ def test_nothing_is_written_between_flushes(tmp_path: Path) -> None:
     assert seen == [5, 5]  # called once per flush with that flush's rows, never per step
 
 
-def test_a_resumed_cell_hides_what_the_interrupted_attempt_logged_after_its_checkpoint(tmp_path: Path) -> None:
+def test_a_resumed_cell_hides_what_the_stopped_attempt_logged_after_its_checkpoint(
+    tmp_path: Path,
+) -> None:
     cell = tmp_path / "cell"
     cell.mkdir()
     first = StepLog(None, sinks=[tb.TensorBoardSink(cell, purge_step=0)])

@@ -70,7 +70,9 @@ class ProgressLog:
         for name in names[: self.max_values]:
             vals = [r[name] for r in self._since if name in r]
             means.append(f"{name} {sum(vals) / len(vals):.4g}")
-        parts = [f"step {step}/{self.total} ({100 * step / self.total:.0f}%)" if self.total else f"step {step}"]
+        parts = [
+            f"step {step}/{self.total} ({100 * step / self.total:.0f}%)" if self.total else f"step {step}"
+        ]
         if means:
             parts.append(", ".join(means))
         elapsed = now - self._last_time
