@@ -57,5 +57,17 @@ def test_at_most_one_line_per_interval_but_always_the_last_step(caplog: pytest.L
     assert "1 steps/s" in lines[0] and "ETA 35s" in lines[0]
 
 
+def test_lines_can_also_go_to_a_stream_for_slurm_log() -> None:
+    import io
+
+    clock, out = Clock(), io.StringIO()
+    log = StepLog(None, sinks=[ProgressLog(4, min_interval_s=0, clock=clock, stream=out, prefix="cell_a")])
+    _run(log, clock, range(4), every=2, seconds_per_step=1.0)
+    assert out.getvalue().splitlines() == [
+        "cell_a: step 2/4 (50%) | loss 0.5 | 1 steps/s | ETA 2s",
+        "cell_a: step 4/4 (100%) | loss 2.5 | 1 steps/s",
+    ]
+
+
 def test_durations_read_naturally() -> None:
     assert [format_duration(s) for s in (4.6, 122, 3 * 3600 + 7 * 60)] == ["5s", "2m 02s", "3h 07m"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 LOGGER = logging.getLogger("bench.progress")
 
@@ -39,7 +40,12 @@ class ProgressLog:
         max_values: int = 6,
         logger: logging.Logger = LOGGER,
         clock: Callable[[], float] = time.perf_counter,
+        stream: TextIO | None = None,
+        prefix: str = "",
     ) -> None:
+        """`stream` (sys.stderr under SLURM, whose slurm.log holds the task's output) gets each line
+        too, after `prefix` (the cell id), since the cell's logging goes to cell.log only."""
+        self.stream, self.prefix = stream, prefix
         self.total, self.every, self.min_interval = total_steps, max(1, every), min_interval_s
         self.max_values, self.logger, self.clock = max_values, logger, clock
         self._flushes = 0
@@ -58,7 +64,10 @@ class ProgressLog:
         due = self._flushes % self.every == 0 and (self._first or now - self._last_time >= self.min_interval)
         if not (due or last):
             return
-        self.logger.info("%s", self.line(step, now))
+        line = self.line(step, now)
+        self.logger.info("%s", line)
+        if self.stream is not None:
+            print(f"{self.prefix}{': ' if self.prefix else ''}{line}", file=self.stream, flush=True)
         self._first = False
         self._since, self._last_step, self._last_time = [], step, now
 
