@@ -183,7 +183,7 @@ class RemoteDataset(DatasetSource):
         memo = ctx.cache_dir / "checked"
         hint = repair_hint(self.remote.name, folder, fetch_command(self.remote.name, root))
         differs: list[tuple[str, str]] = []
-        judged = 0
+        judged = failed = 0
         for e in expected:
             rel = next((r for r in e.paths if _present(folder, r)), None)
             if rel is None or rel.endswith("/") or (e.check is None and e.official_md5(rel) is None):
@@ -194,6 +194,7 @@ class RemoteDataset(DatasetSource):
             report.problems += [problem] if problem else []
             differs += [(rel, found)] if found else []
             judged += 1
+            failed += problem is not None
         if differs:
             report.warnings.append(differs_warning(self.remote.name, folder, differs, judged))
         problems, warnings = self.check_listing(folder)
@@ -202,7 +203,8 @@ class RemoteDataset(DatasetSource):
         n = sum(1 for e in expected if any(_present(folder, r) for r in e.paths))
         report.summary = f"{n} files and folders in {folder}"
         if judged:
-            report.summary += f"; {judged - len(differs)} of {judged} checked files match the official MD5s"
+            official = judged - len(differs) - failed
+            report.summary += f"; {official} of {judged} checked files match the official MD5s"
         return report
 
     def _lacking(self, root: Path, expected: list[Expected]) -> list[str]:
