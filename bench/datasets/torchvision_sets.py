@@ -74,7 +74,7 @@ class _TorchvisionSet(RemoteDataset):
     def split_sizes(self, kept: tuple[str, ...]) -> dict[str, int]:
         return subset_sizes(self.COUNTS, self.class_names(), kept)
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
         """The files a split is read from (they key its cache entry)."""
         return [folder / f for f in self.remote.files]
 
@@ -175,7 +175,7 @@ class MNIST(_TorchvisionSet):
             out.append(gz if gz.is_file() else gz.with_suffix(""))
         return out
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
         return self._files(folder, split)
 
     def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +248,7 @@ class CIFAR10(_TorchvisionSet):
             for f in self.remote.files
         ]
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
         return [folder / n for n in (CIFAR_TRAIN if split == "train" else ("test_batch",))]
 
     def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,8 +256,7 @@ class CIFAR10(_TorchvisionSet):
         if tuple(names) != self.class_names():
             raise BenchError(f"cifar10: {folder}/batches.meta names classes {names}, not CIFAR-10's")
         parts = [
-            self.parse(p, readers.read_cifar_batch, folder, root)
-            for p in self.split_files(folder, split, None)
+            self.parse(p, readers.read_cifar_batch, folder, root) for p in self.split_files(folder, split)
         ]
         images = np.concatenate([x for x, _ in parts])
         labels = np.concatenate([y for _, y in parts])
@@ -349,13 +348,11 @@ class SVHN(_TorchvisionSet):
     def _parts(self, split: str) -> list[str]:
         return ["train", "extra"] if split == "train" and self.args.extra_in_train else [split]
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext | None) -> list[Path]:
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
         return [folder / SVHN_FILES[p] for p in self._parts(split)]
 
     def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [
-            self.parse(p, readers.read_svhn_mat, folder, root) for p in self.split_files(folder, split, None)
-        ]
+        parts = [self.parse(p, readers.read_svhn_mat, folder, root) for p in self.split_files(folder, split)]
         images = np.concatenate([x for x, _ in parts]) if len(parts) > 1 else parts[0][0]
         labels = np.concatenate([y for _, y in parts]) if len(parts) > 1 else parts[0][1]
         return torch.from_numpy(images), torch.from_numpy(labels)
