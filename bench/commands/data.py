@@ -81,6 +81,7 @@ def check(
             if remote is not None and remote.name not in seen and not cls.example_args:
                 seen.add(remote.name)
                 chosen[name] = cls(cls.Args())
+
     def text(message: str) -> str:  # the line already starts with the dataset's name
         return message.split(": ", 1)[1] if message.startswith(f"{report.name}: ") else message
 
