@@ -1,3 +1,8 @@
 """bench: train and evaluate grids of generative image models under one recorded protocol."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the installed distribution's version, so `bench --version` and pyproject.toml never disagree
+    __version__ = version("bench")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -5,6 +5,11 @@ from __future__ import annotations
 from bench.errors import BenchError
 
 
+def _arguments(defaults: dict) -> str:
+    """A model's arguments with their defaults, one per line: what `{model: {arg: value}}` may set."""
+    return "\n".join(f"{k}={v}" for k, v in defaults.items()) or "-"
+
+
 def _models() -> tuple[str, list[str], list[list[str]]]:
     from bench.datasets import DATASETS
     from bench.models import MODELS
@@ -13,11 +18,22 @@ def _models() -> tuple[str, list[str], list[list[str]]]:
     rows = []
     for name, family in MODELS.items():
         z = family.default_latent_size if family.uses_latent else None
-        model = family(family.Config(), info, z)
-        rows.append([name, family.family, f"{model.num_parameters():,}", str(z or "-"), family.paper])
+        config = family.Config()
+        model = family(config, info, z)
+        rows.append(
+            [
+                name,
+                family.family,
+                f"{model.num_parameters():,}",
+                str(z or "-"),
+                _arguments(config.model_dump()),
+                family.paper,
+            ]
+        )
     return (
-        "models (parameters on digits 28x28x1 at the default latent size)",
-        ["model", "family", "parameters", "default latent", "follows"],
+        "models (parameters on digits 28x28x1 at the default latent size; "
+        "arguments as a grid sets them: {dcgan: {g_width: 32}})",
+        ["model", "family", "parameters", "default latent", "arguments (defaults)", "follows"],
         rows,
     )
 

@@ -1,5 +1,5 @@
-"""CelebA through torchvision: aligned faces center-cropped to 178x178 and resized (default 64x64), the
-40 binary attributes as factors, and the official train/valid/test partition.
+"""CelebA in torchvision's layout, read by bench: aligned faces center-cropped to 178x178 and resized
+(default 64x64), the 40 binary attributes as factors, and the official train/valid/test partition.
 
 Each split is decoded once into a uint8 tensor with its attributes (cache.py); every variant below is
 a row selection of that tensor, so `celeba`, `{celeba: {where: {Male: 1}}}` and `celeba_domains`
@@ -14,17 +14,22 @@ share one decode:
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+import torch
 from pydantic import Field, field_validator, model_validator
 
 from bench.config import StrictModel
+from bench.datasets import readers
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.cache import cached_split, file_identity
 from bench.datasets.decode import decode_files
 from bench.datasets.derived import check_conditions, matching
-from bench.datasets.fetch import Remote, RemoteDataset
+from bench.datasets.fetch import Remote, RemoteDataset, fetch_command
+from bench.datasets.integrity import Expected, repair_hint
 from bench.datasets.source import DATASETS, DataContext
 from bench.errors import BenchError
 
@@ -44,7 +49,7 @@ ANNOTATIONS = (
     "list_bbox_celeba.txt",
     "list_landmarks_align_celeba.txt",
 )
-READER_VERSION = 1
+READER_VERSION = 1  # bump when the decoding below changes, so cached tensors are rebuilt
 SOURCE = "torchvision.datasets.CelebA (Liu et al. 2015), aligned, center crop 178, resized"
 LICENCE = "non-commercial research only (CelebA agreement)"
 
@@ -65,6 +70,67 @@ REMOTE = Remote(
     size="about 1.4 GB",
     remove_after=("img_align_celeba.zip",),
 )
+# What bench reads (torchvision's class also demands identity, bbox and landmark files; bench does not).
+IMAGES, ATTR_FILE, PARTITION_FILE = "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"
+
+
+def _md5s() -> dict[str, str]:
+    from torchvision.datasets import CelebA
+
+    return {file: md5 for _, md5, file in CelebA.file_list}
+
+
+def _check_attributes(path: Path) -> str:
+    names, _ = readers.read_celeba_attributes(path, ATTRIBUTES)
+    return f"{len(names):,} faces x {len(ATTRIBUTES)} attributes"
+
+
+def _check_partition(path: Path) -> str:
+    counts = np.bincount(list(readers.read_celeba_partition(path).values()), minlength=3)
+    return ", ".join(f"{s} {int(n):,}" for s, n in zip(SPLITS, counts, strict=True))
+
+
+class _CelebAFiles(RemoteDataset):
+    """The files every CelebA variant reads, and their checks."""
+
+    remote = REMOTE
+
+    def expected(self) -> list[Expected]:
+        md5s = _md5s()
+        return [
+            Expected((f"{IMAGES}/",)),
+            Expected((ATTR_FILE,), md5s[ATTR_FILE], _check_attributes),
+            Expected((PARTITION_FILE,), md5s[PARTITION_FILE], _check_partition),
+        ]
+
+    def check_listing(self, folder: Path) -> tuple[list[str], list[str]]:
+        """Every face the partition names is in the image folder; both tables name the same faces."""
+        try:
+            listed = readers.read_celeba_partition(folder / PARTITION_FILE)
+            attributed, _ = readers.read_celeba_attributes(folder / ATTR_FILE, ATTRIBUTES)
+        except readers.BadFile:
+            return [], []  # already reported by the file checks
+        hint = repair_hint("celeba", folder, fetch_command("celeba", folder.parent))
+        problems, warnings = [], []
+        present = set(os.listdir(folder / IMAGES))
+        absent = [n for n in listed if n not in present]
+        if absent:
+            problems.append(
+                f"celeba: {len(absent):,} of the {len(listed):,} images {PARTITION_FILE} names are missing "
+                f"from {folder / IMAGES} (found {len(listed) - len(absent):,}), e.g. {absent[0]}; {hint}"
+            )
+        unlisted = set(listed) ^ set(attributed)
+        if unlisted:
+            problems.append(
+                f"celeba: {ATTR_FILE} and {PARTITION_FILE} in {folder} name different faces "
+                f"({len(unlisted):,} in one only, e.g. {sorted(unlisted)[0]}); {hint}"
+            )
+        if len(listed) != sum(SPLITS.values()) and not problems:
+            warnings.append(
+                f"celeba: {folder / PARTITION_FILE} lists {len(listed):,} faces, the official release "
+                f"{sum(SPLITS.values()):,}; using them"
+            )
+        return problems, warnings
 
 
 def _resolution() -> Any:
@@ -75,22 +141,27 @@ def load_attributes_split(split: str, resolution: int, ctx: DataContext) -> Imag
     """The whole official split: images (N, 3, R, R) uint8 and the 40 attributes (N, 40) as 0/1."""
     if split not in SPLITS:
         raise ValueError(f"celeba has no split {split!r}; splits: {', '.join(SPLITS)}")
-    from bench.datasets.fetch import require
-
-    folder = require(REMOTE, ctx)
+    folder = CelebA(CelebAArgs()).folder(ctx)
 
     def build() -> ImageSplit:
-        from torchvision.datasets import CelebA
-
-        ds = CelebA(str(folder.parent), split=split, target_type="attr", download=False)
-        names = tuple(n for n in ds.attr_names if n)  # the header line ends with a space: one '' name
-        if names != ATTRIBUTES:
-            raise ValueError(f"{folder}/list_attr_celeba.txt names {len(names)} attributes, not CelebA's 40")
-        paths = [folder / "img_align_celeba" / f for f in ds.filename]
-        return ImageSplit(images=decode_files(paths, resolution, 3), factors=ds.attr.long())
+        hint = repair_hint("celeba", folder, fetch_command("celeba", ctx.data_root))
+        try:
+            # Rows are matched by file name (torchvision matches them by position in the two files).
+            names, attrs = readers.read_celeba_attributes(folder / ATTR_FILE, ATTRIBUTES)
+            partition = readers.read_celeba_partition(folder / PARTITION_FILE)
+        except readers.BadFile as err:
+            raise BenchError(f"celeba: a table in {folder} {err}; {hint}") from None
+        row = {n: i for i, n in enumerate(names)}
+        wanted = [n for n, p in partition.items() if p == list(SPLITS).index(split)]
+        unknown = [n for n in wanted if n not in row]
+        if unknown:
+            raise BenchError(f"celeba: {PARTITION_FILE} names {unknown[0]}, which {ATTR_FILE} lacks; {hint}")
+        paths = [folder / IMAGES / n for n in wanted]
+        factors = torch.from_numpy(attrs[[row[n] for n in wanted]].reshape(-1, len(ATTRIBUTES)))
+        return ImageSplit(images=decode_files(paths, resolution, 3), factors=factors)
 
     # The image folder's own stat keys 200k files in one call: adding or removing images changes it.
-    inputs = [folder / "img_align_celeba", *(folder / a for a in ANNOTATIONS)]
+    inputs = [folder / IMAGES, folder / ATTR_FILE, folder / PARTITION_FILE]
     recipe = {"dataset": "celeba", "reader": READER_VERSION, "resolution": resolution, "crop": "center-178"}
     return cached_split(ctx.cache_dir, "celeba", split, recipe, file_identity(inputs, folder.parent), build)
 
@@ -120,10 +191,9 @@ class CelebAArgs(StrictModel):
 
 
 @DATASETS.register("celeba")
-class CelebA(RemoteDataset):
+class CelebA(_CelebAFiles):
     Args = CelebAArgs
     args: CelebAArgs
-    remote = REMOTE
 
     def info(self) -> DatasetInfo:
         a = self.args
@@ -176,14 +246,13 @@ class CelebADomainsArgs(StrictModel):
 
 
 @DATASETS.register("celeba_domains")
-class CelebADomains(RemoteDataset):
+class CelebADomains(_CelebAFiles):
     """Two sets of CelebA faces chosen by attributes, for unpaired translation (CycleGAN-style) and
     attribute arithmetic: images are domain A, targets domain B, each of its own size."""
 
     Args = CelebADomainsArgs
     args: CelebADomainsArgs
     example_args: ClassVar[dict[str, Any]] = {"a": {"Eyeglasses": 1}, "b": {"Eyeglasses": 0}}
-    remote = REMOTE
 
     def info(self) -> DatasetInfo:
         a = self.args

@@ -19,6 +19,7 @@ from bench.datasets import dsprites_procedural as gen
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.cache import cached_split, file_identity
 from bench.datasets.fetch import Remote
+from bench.datasets.integrity import DataReport
 from bench.datasets.source import DATASETS, DataContext, DatasetSource
 from bench.errors import BenchError
 
@@ -99,6 +100,24 @@ class DSprites(DatasetSource):
             licence="Apache-2.0",
             description="64x64 binary sprites: 3 shapes x 6 scales x 40 orientations x 32x32 positions",
         )
+
+    def check(self, ctx: DataContext, deep: bool = True) -> DataReport:
+        report = DataReport("dsprites")
+        npz = official_npz(ctx.data_root)
+        if npz is None:
+            report.absent = True
+            report.summary = "no official npz in the data root: the procedural generator is used"
+            return report
+        report.folder = npz.parent
+        try:
+            if deep:
+                _check_npz(npz, full=True)
+        except BenchError as err:
+            report.problems.append(str(err))
+        except (OSError, ValueError, EOFError) as err:  # a truncated or non-npz file
+            report.problems.append(f"dsprites: {npz} cannot be read ({err}); replace it or delete it")
+        report.summary = f"official npz {npz}"
+        return report
 
     def load(self, split: str, ctx: DataContext) -> ImageSplit:
         a = self.args

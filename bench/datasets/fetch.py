@@ -9,6 +9,7 @@ download leaves only a `.partial-*` folder, which no loader reads and the next f
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -20,6 +21,7 @@ from typing import ClassVar
 
 from filelock import FileLock
 
+from bench.datasets.integrity import DataReport, Expected, differs_warning, judge_file, repair_hint
 from bench.datasets.source import DataContext, DatasetSource
 from bench.errors import BenchError
 
@@ -39,7 +41,7 @@ class Remote:
     # Archives under `folder` deleted after verification: the extracted files are what loaders read.
     remove_after: tuple[str, ...] = field(default_factory=tuple)
     # Downloaded and verified by a fetch, but needed only by some uses (SVHN's 1.3 GB `extra` split):
-    # their loader checks them with `require_file`.
+    # their dataset lists them in `expected()` only when its arguments read them.
     optional: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -58,43 +60,28 @@ def fetch_command(name: str, root: Path | None) -> str:
     return f"bench data fetch {name} --root {shlex.quote(str(root)) if root else 'DIR'}"
 
 
-def require(remote: Remote, ctx: DataContext) -> Path:
-    """`<root>/<folder>` when every expected file is there; fetches first when ctx.download; else one
-    BenchError that names the expected files and the command that fetches them."""
-    root = ctx.data_root
-    if root is None:
-        raise BenchError(
-            f"{remote.name}: no data root; give --data-root DIR, set BENCH_DATA=DIR or `data: {{root: DIR}}` "
-            f"in the grid, and fetch the files on a machine with internet: {fetch_command(remote.name, None)}"
-        )
-    lacking = missing(remote, root)
-    if lacking and ctx.download:
-        fetch(remote, root)
-        lacking = missing(remote, root)
-    if lacking:
-        n = len(remote.files)
-        which = (
+def no_root_message(name: str) -> str:
+    return (
+        f"{name}: no data root; give --data-root DIR, set BENCH_DATA=DIR or `data: {{root: DIR}}` "
+        f"in the grid, and fetch the files on a machine with internet: {fetch_command(name, None)}"
+    )
+
+
+def missing_message(remote: Remote, root: Path, lacking: list[str], n: int, note: str = "") -> str:
+    """One line naming the missing files (relative to the root) and the command that fetches them."""
+    if len(lacking) == 1 and n > 1:
+        which = f"{root / lacking[0]} is missing"
+    else:
+        count = (
             f"the {n} expected files are"
             if len(lacking) == n
             else f"{len(lacking)} of {n} expected files are"
         )
-        raise BenchError(
-            f"{remote.name}: {which} missing under {root}: {', '.join(lacking)}; on a machine with internet "
-            f"run `{fetch_command(remote.name, root)}`{f' ({remote.size})' if remote.size else ''}, "
-            "or set `data: {download: true}` in the grid"
-        )
-    return root / remote.folder
-
-
-def require_file(remote: Remote, ctx: DataContext, rel: str) -> Path:
-    """One optional file of a dataset whose required files are there, or the same kind of error."""
-    path = require(remote, ctx) / rel
-    if not path.is_file():
-        raise BenchError(
-            f"{remote.name}: {path} is missing; on a machine with internet run "
-            f"`{fetch_command(remote.name, ctx.data_root)}`"
-        )
-    return path
+        which = f"{count} missing under {root}: {', '.join(lacking)}"
+    return (
+        f"{remote.name}: {which}{note}; on a machine with internet run `{fetch_command(remote.name, root)}`"
+        f"{f' ({remote.size})' if remote.size else ''}, or set `data: {{download: true}}` in the grid"
+    )
 
 
 def fetch(remote: Remote, root: Path, say: Callable[[str], None] = lambda _: None) -> Path:
@@ -146,13 +133,105 @@ def _download_and_place(remote: Remote, root: Path, say: Callable[[str], None]) 
 
 
 class RemoteDataset(DatasetSource):
-    """A dataset read from files under the data root that `bench data fetch` can download."""
+    """A dataset read from files under the data root that `bench data fetch` can download.
+
+    `expected()` lists exactly the files these arguments read (with their official MD5s and readers),
+    so a message names what the requested splits need and nothing else; `check` judges them (see
+    integrity.py); `folder` is the cheap form for `load`: every expected file exists."""
 
     remote: ClassVar[Remote]
 
+    def expected(self) -> list[Expected]:
+        return [Expected((rel,)) for rel in self.remote.files]
+
+    def locate(self, root: Path) -> Path:
+        """The dataset's folder under the root (SVHN also accepts torchvision's own layout)."""
+        return root / self.remote.folder
+
+    def layout_note(self, root: Path) -> str:
+        """Said after the missing files: other places the files may be (SVHN's two layouts)."""
+        return ""
+
+    def check_listing(self, folder: Path) -> tuple[list[str], list[str]]:
+        """(problems, warnings) about the files inside folder entries (every image a listing names)."""
+        return [], []
+
+    def check(self, ctx: DataContext, deep: bool = True) -> DataReport:
+        """Missing files (fetched first when ctx.download); with `deep`, also MD5s, readability and
+        listings. Never raises for bad data: the report holds the problems."""
+        report = DataReport(self.remote.name)
+        root = ctx.data_root
+        if root is None:
+            report.problems.append(no_root_message(self.remote.name))
+            report.absent = True
+            return report
+        expected = self.expected()
+        lacking = self._lacking(root, expected)
+        if lacking and ctx.download:
+            fetch(self.remote, root)
+            lacking = self._lacking(root, expected)
+        folder = report.folder = self.locate(root)
+        required = [e for e in expected if not e.optional]
+        if lacking:
+            report.absent = len(lacking) == len(required)
+            report.problems.append(
+                missing_message(self.remote, root, lacking, len(required), self.layout_note(root))
+            )
+            return report
+        if not deep:
+            return report
+        memo = ctx.cache_dir / "checked"
+        hint = repair_hint(self.remote.name, folder, fetch_command(self.remote.name, root))
+        differs: list[tuple[str, str]] = []
+        judged = failed = 0
+        for e in expected:
+            rel = next((r for r in e.paths if _present(folder, r)), None)
+            if rel is None or rel.endswith("/") or (e.check is None and e.official_md5(rel) is None):
+                continue
+            problem, found = judge_file(
+                self.remote.name, folder / rel, e.official_md5(rel), e.check, memo, hint
+            )
+            report.problems += [problem] if problem else []
+            differs += [(rel, found)] if found else []
+            judged += 1
+            failed += problem is not None
+        if differs:
+            report.warnings.append(differs_warning(self.remote.name, folder, differs, judged))
+        problems, warnings = self.check_listing(folder)
+        report.problems += problems
+        report.warnings += warnings
+        n = sum(1 for e in expected if any(_present(folder, r) for r in e.paths))
+        report.summary = f"{n} files and folders in {folder}"
+        if judged:
+            official = judged - len(differs) - failed
+            report.summary += f"; {official} of {judged} checked files match the official MD5s"
+        return report
+
+    def _lacking(self, root: Path, expected: list[Expected]) -> list[str]:
+        folder = self.locate(root)
+        prefix = os.path.relpath(folder, root)
+        out = []
+        for e in expected:
+            if not e.optional and not any(_present(folder, r) for r in e.paths):
+                out.append(e.paths[0] if prefix == "." else f"{prefix}/{e.paths[0]}")
+        return out
+
     def require(self, ctx: DataContext) -> None:
-        require(self.remote, ctx)
+        report = self.check(ctx)
+        report.raise_if_bad()
+        for warning in report.warnings:
+            logging.getLogger(__name__).warning("%s", warning)
 
     def folder(self, ctx: DataContext) -> Path:
-        """The dataset's folder, after checking that every file it reads is there."""
-        return require(self.remote, ctx)
+        """The dataset's folder, after checking that every file it reads is there (no hashing: `bench
+        run` judged the contents before any cell started, and the readers name a bad file anyway)."""
+        report = self.check(ctx, deep=False)
+        report.raise_if_bad()
+        assert report.folder is not None
+        return report.folder
+
+
+def _present(folder: Path, rel: str) -> bool:
+    """A file that exists, or (for "x/") a folder with something in it."""
+    path = folder / rel
+    return path.is_dir() and any(path.iterdir()) if rel.endswith("/") else path.is_file()

@@ -40,7 +40,9 @@ def prepare(
     say: Callable[[str], None] = lambda _: None,
 ) -> DataContext:
     """Check (or fetch, with download) the files of every dataset the grid names; raise one BenchError
-    naming what is missing and how to fetch it. Exports the root for the cells' processes."""
+    naming what is missing or unreadable and how to fix it, and `say` a warning for each file that is
+    not byte-identical to the official one but reads correctly. Exports the root for the cells'
+    processes."""
     settings: DataSettings | None = grid.data
     root = resolve_root(cli_root, settings)
     fetch = download if download is not None else bool(settings and settings.download)
@@ -52,7 +54,10 @@ def prepare(
             continue
         seen.add(key)
         cls = DATASETS.get(cell.dataset)
-        cls(cls.Args.model_validate(cell.dataset_args)).require(ctx)
+        report = cls(cls.Args.model_validate(cell.dataset_args)).check(ctx)
+        report.raise_if_bad()
+        for warning in report.warnings:  # copies that differ from the official files but read correctly
+            say(f"warning: {warning}")
     if root is not None:
         os.environ["BENCH_DATA"] = str(root.resolve())
         say(f"data root: {root}")

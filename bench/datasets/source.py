@@ -12,6 +12,7 @@ from pydantic import Field
 
 from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
+from bench.datasets.integrity import DataReport
 from bench.registry import Registry
 
 
@@ -60,6 +61,19 @@ class DatasetSource(ABC):
 
     @abstractmethod
     def load(self, split: str, ctx: DataContext) -> ImageSplit: ...
+
+    def check(self, ctx: DataContext, deep: bool = True) -> DataReport:
+        """What `bench data check` prints: problems (refuse), warnings (used, but said). Datasets that
+        read files override it (RemoteDataset); others pass when `require` does."""
+        from bench.errors import BenchError
+
+        report = DataReport(type(self).__name__.lower())
+        try:
+            self.require(ctx)
+        except BenchError as err:
+            report.problems.append(str(err))
+        report.summary = report.summary or "needs no files"
+        return report
 
     def require(self, ctx: DataContext) -> None:
         """Raise BenchError when files this dataset reads are missing (fetching them first when

@@ -11,6 +11,7 @@ cached like every other dataset.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +24,7 @@ from bench.datasets.cache import cached_split, file_identity
 from bench.datasets.decode import decode_files, is_image
 from bench.datasets.derived import ClassSubsetArgs, select_classes
 from bench.datasets.fetch import Remote, RemoteDataset, fetch_command
+from bench.datasets.integrity import repair_hint
 from bench.datasets.source import DATASETS, DataContext
 from bench.errors import BenchError
 
@@ -82,6 +84,50 @@ class TinyImageNet(RemoteDataset):
             description="110,000 64x64 images of 200 ImageNet classes; test = the labelled val folder",
         )
 
+    def check_listing(self, folder: Path) -> tuple[list[str], list[str]]:
+        """Every image the dataset's own listings name is there: train/<wnid>/<wnid>_boxes.txt and
+        val/val_annotations.txt list each file, so a deleted image is found by name, not as a split one
+        image short that silently trains and scores on other data."""
+        hint = repair_hint("tiny_imagenet", folder, fetch_command("tiny_imagenet", folder.parent))
+        wnids = tuple(sorted((folder / "wnids.txt").read_text().split()))
+        absent_dirs = [w for w in wnids if not (folder / "train" / w / "images").is_dir()]
+        if absent_dirs:
+            return [
+                f"tiny_imagenet: {len(absent_dirs)} of the {len(wnids)} class folders wnids.txt names are "
+                f"missing, e.g. {folder / 'train' / absent_dirs[0] / 'images'}; {hint}"
+            ], []
+        listed: list[Path] = []
+        unlisted = 0
+        for w in wnids:
+            boxes = folder / "train" / w / f"{w}_boxes.txt"
+            if boxes.is_file():
+                names = [ln.split("\t")[0] for ln in boxes.read_text().splitlines() if ln.strip()]
+                listed += [folder / "train" / w / "images" / n for n in names]
+                unlisted += len(_images(folder / "train" / w / "images") - set(names))
+        names = [
+            ln.split("\t")[0] for ln in (folder / "val" / "val_annotations.txt").read_text().splitlines()
+        ]
+        names = [n for n in names if n]
+        listed += [folder / "val" / "images" / n for n in names]
+        unlisted += len(_images(folder / "val" / "images") - set(names))
+        present = {d: _images(d) for d in {p.parent for p in listed}}
+        absent = [p for p in listed if p.name not in present[p.parent]]
+        problems, warnings = [], []
+        if absent:
+            problems.append(
+                f"tiny_imagenet: {len(absent):,} of the {len(listed):,} images its listings name "
+                f"(train/*/*_boxes.txt, val/val_annotations.txt) are missing, found "
+                f"{len(listed) - len(absent):,}; e.g. {absent[0]}; {hint}"
+            )
+        if unlisted:
+            warnings.append(
+                f"tiny_imagenet: {folder} holds {unlisted:,} images no listing names (added files?); "
+                "they are used"
+            )
+        if len(wnids) != NUM_CLASSES:
+            warnings.append(f"tiny_imagenet: {folder / 'wnids.txt'} names {len(wnids)} classes, not 200")
+        return problems, warnings
+
     def load(self, split: str, ctx: DataContext) -> ImageSplit:
         if split not in PER_CLASS:
             raise ValueError(f"tiny_imagenet has no split {split!r}; splits: {', '.join(PER_CLASS)}")
@@ -90,17 +136,15 @@ class TinyImageNet(RemoteDataset):
         wnids = tuple(sorted((folder / "wnids.txt").read_text().split()))
         if split == "train":
             image_dirs = [folder / "train" / w / "images" for w in wnids]
-            absent = [str(d.relative_to(folder.parent)) for d in image_dirs if not d.is_dir()]
-            if absent:
-                raise BenchError(
-                    f"tiny_imagenet: {len(absent)} class folders of wnids.txt are missing, e.g. {absent[0]}; "
-                    f"fetch it again: {fetch_command('tiny_imagenet', ctx.data_root)}"
-                )
-            inputs = [folder / "wnids.txt", *image_dirs]
+            inputs = [folder / "wnids.txt", *(d for d in image_dirs if d.is_dir())]
         else:
             inputs = [folder / "wnids.txt", folder / "val" / "val_annotations.txt", folder / "val" / "images"]
 
         def build() -> ImageSplit:
+            # A cache miss: new files, or a listing that changed since the last decode; say what changed.
+            problems, _ = self.check_listing(folder)
+            if problems:
+                raise BenchError(problems[0])
             paths, labels = _listing(folder, split, wnids)
             return ImageSplit(decode_files(paths, a.resolution, 3), torch.tensor(labels, dtype=torch.int64))
 
@@ -110,6 +154,10 @@ class TinyImageNet(RemoteDataset):
         )
         kept = tuple(wnids[c] if isinstance(c, int) else c for c in a.classes) if a.classes else wnids
         return select_classes(whole, wnids, kept)
+
+
+def _images(folder: Path) -> set[str]:
+    return {n for n in os.listdir(folder) if is_image(Path(n))} if folder.is_dir() else set()
 
 
 def _listing(folder: Path, split: str, wnids: tuple[str, ...]) -> tuple[list[Path], list[int]]:

@@ -1,17 +1,17 @@
-"""MNIST, CIFAR-10 and SVHN, read and downloaded through torchvision's own dataset classes.
+"""MNIST, CIFAR-10 and SVHN: downloaded through torchvision's dataset classes, read by bench.
 
-torchvision parses the files (and checks CIFAR's and SVHN's MD5 sums); this module turns a split into
-one uint8 tensor at the grid's resolution, caches it, and applies a class subset when the grid names
-one. Split sizes and per-class counts are the published ones, so `info()` never touches the disk.
+torchvision's classes download the files and publish their MD5s; `bench run` and `bench data check`
+compare against those MD5s and accept a copy that differs but reads correctly (integrity.py). The files
+are then parsed by bench's readers (readers.py) exactly as torchvision parses them, so a valid copy is
+never refused by torchvision's MD5 gate ("Dataset not found or corrupted"). This module turns a split
+into one uint8 tensor at the grid's resolution, caches it, and applies a class subset when the grid
+names one. Split sizes and per-class counts are the published ones, so `info()` never touches the disk.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import shutil
-import tempfile
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,12 +19,16 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from bench.datasets import readers
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.cache import cached_split, file_identity
 from bench.datasets.decode import resize_uint8
 from bench.datasets.derived import ClassSubsetArgs, select_classes, subset_sizes
-from bench.datasets.fetch import Remote, RemoteDataset, require_file
+from bench.datasets.fetch import Remote, RemoteDataset, fetch_command
+from bench.datasets.integrity import Expected, repair_hint
+from bench.datasets.readers import BadFile
 from bench.datasets.source import DATASETS, DataContext
+from bench.errors import BenchError
 
 READER_VERSION = 1  # bump when the conversion below changes, so cached tensors are rebuilt
 
@@ -70,13 +74,21 @@ class _TorchvisionSet(RemoteDataset):
     def split_sizes(self, kept: tuple[str, ...]) -> dict[str, int]:
         return subset_sizes(self.COUNTS, self.class_names(), kept)
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
         """The files a split is read from (they key its cache entry)."""
         return [folder / f for f in self.remote.files]
 
     @abstractmethod
-    def read(self, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(uint8 NCHW images at the native resolution, int64 labels) of one split, via torchvision."""
+    def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 NCHW images at the native resolution, int64 labels) of one split."""
+
+    def parse(self, path: Path, reader: Callable[[Path], Any], folder: Path, root: Path | None) -> Any:
+        """reader(path), a BadFile turned into the one-line error naming the file and the fix."""
+        try:
+            return reader(path)
+        except BadFile as err:
+            hint = repair_hint(self.NAME, folder, fetch_command(self.NAME, root))
+            raise BenchError(f"{self.NAME}: {path} {err}; {hint}") from None
 
     def load(self, split: str, ctx: DataContext) -> ImageSplit:
         sizes = self.info().splits
@@ -86,14 +98,14 @@ class _TorchvisionSet(RemoteDataset):
         res = self.args.resolution
 
         def build() -> ImageSplit:
-            images, labels = self.read(folder, split)
+            images, labels = self.read(folder, split, ctx.data_root)
             return ImageSplit(resize_uint8(images, res), labels)
 
         recipe = {"dataset": self.NAME, "reader": READER_VERSION, "resolution": res}
         files = self.split_files(folder, split, ctx)
-        whole = cached_split(
-            ctx.cache_dir, self.NAME, split, recipe, file_identity(files, folder.parent), build
-        )
+        # Paths relative to the data root: moving the root keeps the cache (SVHN's two layouts too).
+        base = ctx.data_root if ctx.data_root is not None else folder.parent
+        whole = cached_split(ctx.cache_dir, self.NAME, split, recipe, file_identity(files, base), build)
         return select_classes(whole, self.class_names(), self.args.chosen())
 
 
@@ -118,19 +130,10 @@ def _download_mnist(dest: Path) -> None:
     MNIST(str(dest), train=True, download=True)  # fetches all four files, checking their MD5s
 
 
-def _gunzip_missing(raw: Path) -> None:
-    """torchvision reads the decompressed idx files; a root holding only the .gz files (as published)
-    gets them decompressed once, through a temporary file so a kill leaves no truncated idx file."""
-    for name in MNIST_RAW:
-        if not (raw / name).is_file():
-            fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.", suffix=".tmp")
-            try:
-                with gzip.open(raw / f"{name}.gz", "rb") as src, os.fdopen(fd, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.replace(tmp, raw / name)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+def _mnist_md5s() -> dict[str, str]:
+    from torchvision.datasets import MNIST
+
+    return dict(MNIST.resources)  # file name (.gz) -> MD5
 
 
 @DATASETS.register("mnist")
@@ -152,12 +155,39 @@ class MNIST(_TorchvisionSet):
         size="about 12 MB",
     )
 
-    def read(self, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import MNIST as TorchvisionMNIST
+    def expected(self) -> list[Expected]:
+        # The .gz files as published, or their decompressed form (what torchvision itself reads).
+        md5s = _mnist_md5s()
+        return [
+            Expected(
+                (f"raw/{n}.gz", f"raw/{n}"),
+                md5=md5s[f"{n}.gz"],
+                check=readers.check_mnist_images if "images" in n else readers.check_mnist_labels,
+            )
+            for n in MNIST_RAW
+        ]
 
-        _gunzip_missing(folder / "raw")
-        ds = TorchvisionMNIST(str(folder.parent), train=split == "train", download=False)
-        return ds.data.unsqueeze(1).contiguous(), ds.targets.long()
+    def _files(self, folder: Path, split: str) -> list[Path]:
+        prefix = "train" if split == "train" else "t10k"
+        out = []
+        for kind in ("images-idx3", "labels-idx1"):
+            gz = folder / "raw" / f"{prefix}-{kind}-ubyte.gz"
+            out.append(gz if gz.is_file() else gz.with_suffix(""))
+        return out
+
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
+        return self._files(folder, split)
+
+    def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        image_file, label_file = self._files(folder, split)
+        images = self.parse(image_file, readers.read_idx, folder, root)
+        labels = self.parse(label_file, readers.read_idx, folder, root)
+        if len(images) != len(labels) or images.ndim != 3:
+            raise BenchError(
+                f"mnist: {image_file} holds {images.shape} images for {len(labels)} labels in {label_file}; "
+                f"{repair_hint('mnist', folder, fetch_command('mnist', root))}"
+            )
+        return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -184,6 +214,15 @@ def _download_cifar10(dest: Path) -> None:
     CIFAR10(str(dest), train=True, download=True)  # the archive's MD5, then every batch's
 
 
+def _cifar10_md5s() -> dict[str, str]:
+    from torchvision.datasets import CIFAR10
+
+    return {**dict(CIFAR10.train_list + CIFAR10.test_list), CIFAR10.meta["filename"]: CIFAR10.meta["md5"]}
+
+
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
 @DATASETS.register("cifar10")
 class CIFAR10(_TorchvisionSet):
     Args = CIFAR10Args
@@ -195,23 +234,33 @@ class CIFAR10(_TorchvisionSet):
     remote = Remote(
         name="cifar10",
         folder="cifar-10-batches-py",
-        files=(*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+        files=(*CIFAR_TRAIN, "test_batch", "batches.meta"),
         download=_download_cifar10,
         size="about 163 MB",
     )
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
-        names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        return [folder / n for n in names]
+    def expected(self) -> list[Expected]:
+        md5s = _cifar10_md5s()
+        return [
+            Expected(
+                (f,), md5s[f], readers.check_cifar_meta if f == "batches.meta" else readers.check_cifar_batch
+            )
+            for f in self.remote.files
+        ]
 
-    def read(self, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
+        return [folder / n for n in (CIFAR_TRAIN if split == "train" else ("test_batch",))]
 
-        ds = TorchvisionCIFAR10(str(folder.parent), train=split == "train", download=False)
-        if tuple(ds.classes) != self.class_names():
-            raise ValueError(f"{folder}/batches.meta names classes {ds.classes}, not CIFAR-10's")
-        images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
-        return images, torch.tensor(ds.targets, dtype=torch.int64)
+    def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        names = self.parse(folder / "batches.meta", readers.read_cifar_names, folder, root)
+        if tuple(names) != self.class_names():
+            raise BenchError(f"cifar10: {folder}/batches.meta names classes {names}, not CIFAR-10's")
+        parts = [
+            self.parse(p, readers.read_cifar_batch, folder, root) for p in self.split_files(folder, split)
+        ]
+        images = np.concatenate([x for x, _ in parts])
+        labels = np.concatenate([y for _, y in parts])
+        return torch.from_numpy(images), torch.from_numpy(labels)
 
 
 # ---------------------------------------------------------------- SVHN
@@ -233,8 +282,17 @@ def _download_svhn(dest: Path) -> None:
         TorchvisionSVHN(str(dest / "svhn"), split=split, download=True)
 
 
+def _svhn_md5s() -> dict[str, str]:
+    from torchvision.datasets import SVHN as TorchvisionSVHN
+
+    return {file: md5 for _, file, md5 in TorchvisionSVHN.split_list.values()}
+
+
 @DATASETS.register("svhn")
 class SVHN(_TorchvisionSet):
+    """`<root>/svhn/*.mat` (where `bench data fetch` puts them) or torchvision's own layout, the .mat
+    files directly in the data root."""
+
     Args = SVHNArgs
     args: SVHNArgs
     NAME, CHANNELS = "svhn", 3
@@ -265,18 +323,36 @@ class SVHN(_TorchvisionSet):
             sizes["train"] = sizes["train"] + extra if extra else 0
         return sizes
 
+    def expected(self) -> list[Expected]:
+        # `extra` is required only when these arguments train on it; present anyway, it is checked too.
+        md5s = _svhn_md5s()
+        return [
+            Expected(
+                (f,),
+                md5s[f],
+                readers.check_svhn_mat,
+                optional=split == "extra" and not self.args.extra_in_train,
+            )
+            for split, f in SVHN_FILES.items()
+        ]
+
+    def locate(self, root: Path) -> Path:
+        ours = root / self.remote.folder
+        if any((ours / f).is_file() for f in SVHN_FILES.values()):
+            return ours
+        return root if any((root / f).is_file() for f in SVHN_FILES.values()) else ours
+
+    def layout_note(self, root: Path) -> str:
+        return f" (torchvision's layout, the .mat files directly in {root}, is read too)"
+
     def _parts(self, split: str) -> list[str]:
         return ["train", "extra"] if split == "train" and self.args.extra_in_train else [split]
 
-    def split_files(self, folder: Path, split: str, ctx: DataContext) -> list[Path]:
-        return [require_file(self.remote, ctx, SVHN_FILES[p]) for p in self._parts(split)]
+    def split_files(self, folder: Path, split: str, ctx: DataContext | None = None) -> list[Path]:
+        return [folder / SVHN_FILES[p] for p in self._parts(split)]
 
-    def read(self, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import SVHN as TorchvisionSVHN
-
-        images, labels = [], []
-        for part in self._parts(split):
-            ds = TorchvisionSVHN(str(folder), split=part, download=False)
-            images.append(torch.from_numpy(np.ascontiguousarray(ds.data)))
-            labels.append(torch.from_numpy(ds.labels.astype(np.int64)))
-        return torch.cat(images), torch.cat(labels)
+    def read(self, folder: Path, split: str, root: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [self.parse(p, readers.read_svhn_mat, folder, root) for p in self.split_files(folder, split)]
+        images = np.concatenate([x for x, _ in parts]) if len(parts) > 1 else parts[0][0]
+        labels = np.concatenate([y for _, y in parts]) if len(parts) > 1 else parts[0][1]
+        return torch.from_numpy(images), torch.from_numpy(labels)

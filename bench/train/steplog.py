@@ -7,6 +7,9 @@ to metrics.jsonl and checks them for NaN/inf.
 With several processes each computes losses on its share of the batch; `reduce` (a mean over
 processes, one collective per flush) makes the logged values those of the whole batch, as one process
 would log them, and lets every process see a NaN at once, so all of them stop together.
+
+Sinks see every flushed row after it is written (TensorBoard event files, progress lines in the log):
+they get host floats, so they add no device sync of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -24,12 +27,20 @@ class Diverged(RuntimeError):
     """A logged loss became NaN or infinite."""
 
 
+# Called with the rows of one flush ({"step": int, name: float, ...}), in step order.
+Sink = Callable[[list[dict[str, float]]], None]
+
+
 class StepLog:
     def __init__(
-        self, path: Path | None, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self,
+        path: Path | None,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
-        """`path` None: check, do not write (processes other than the first)."""
-        self.path, self.reduce = path, reduce
+        """`path` None: check, do not write (processes other than the first). `sinks` get each flush's
+        rows after metrics.jsonl, including a row holding NaN (so the curve shows where it broke)."""
+        self.path, self.reduce, self.sinks = path, reduce, list(sinks)
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = defaultdict(int)
         self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []
@@ -64,6 +75,8 @@ class StepLog:
         if self.path is not None:
             with self.path.open("a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
+        for sink in self.sinks:
+            sink(rows)
         for r in rows:
             bad = [k for k, v in r.items() if k != "step" and not math.isfinite(v)]
             if bad:
