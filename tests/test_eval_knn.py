@@ -130,7 +130,8 @@ def test_a_generator_returning_training_samples_is_flagged(splits: dict[str, tor
     assert out["c_t"] < -10 and out["z_u"] < -10
     assert out["authentic_share"] == 0.0
     pairs = closest_pairs(train, copies, n=5)
-    assert all(train_j == pick[fake_i] for fake_i, train_j in zip(pairs["fake_index"], pairs["train_index"]))
+    nearest_train = dict(zip(pairs["fake_index"], pairs["train_index"], strict=True))
+    assert all(train_j == pick[fake_i] for fake_i, train_j in nearest_train.items())
 
 
 def test_held_out_real_data_are_not_flagged(splits: dict[str, torch.Tensor]) -> None:

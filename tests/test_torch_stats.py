@@ -39,7 +39,10 @@ def test_fd_equals_torch_fidelity(n: int, d: int) -> None:
     got = frechet_distance(mu1, s1, mu2, s2)
     assert rel(got, ref) <= 1e-6
     # NumPy statistics (torch-fidelity's cache format) are accepted as they are.
-    assert rel(frechet_distance(ref_fake["mu"], ref_fake["sigma"], ref_real["mu"], ref_real["sigma"]), ref) <= 1e-6
+    assert (
+        rel(frechet_distance(ref_fake["mu"], ref_fake["sigma"], ref_real["mu"], ref_real["sigma"]), ref)
+        <= 1e-6
+    )
 
 
 def test_fd_equals_scipy_sqrtm_and_is_zero_on_itself() -> None:
@@ -61,7 +64,9 @@ def test_fd_closed_form_for_diagonal_gaussians() -> None:
     assert frechet_distance(m1, torch.diag(a), m2, torch.diag(b)) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("n_fake,n_real,d,subsets,size", [(2000, 1500, 64, 20, 500), (500, 600, 2048, 5, 200)])
+@pytest.mark.parametrize(
+    "n_fake,n_real,d,subsets,size", [(2000, 1500, 64, 20, 500), (500, 600, 2048, 5, 200)]
+)
 def test_kid_equals_torch_fidelity(n_fake: int, n_real: int, d: int, subsets: int, size: int) -> None:
     fake, real = correlated(4, n_fake, d, shift=0.1), correlated(5, n_real, d)
     ref = kid_features_to_metric(

@@ -88,7 +88,9 @@ def nearest(
     return dist, idx
 
 
-def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5, block: int = BLOCK) -> dict[str, float]:
+def density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 5, block: int = BLOCK
+) -> dict[str, float]:
     """Density and coverage (Naeem et al. 2020) of N real and M generated features.
 
     With r_i the distance from X_i to its k-th nearest other real feature:
@@ -118,7 +120,9 @@ def _share_inside(query: torch.Tensor, centres: torch.Tensor, radii: torch.Tenso
     return float(inside.double().mean())
 
 
-def precision_recall_knn(real: torch.Tensor, fake: torch.Tensor, k: int = 3, block: int = BLOCK) -> dict[str, float]:
+def precision_recall_knn(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 3, block: int = BLOCK
+) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls (the paper's k = 3).
 
     precision = share of generated features inside the ball of some real feature (radius: its k-th
@@ -180,7 +184,9 @@ def data_copying_ct(
     train, test = _pair(train_feats, test_feats)
     _, fake = _pair(train, fake_feats)
     if cells < 1 or train.shape[0] < 2 * cells:
-        raise BenchError(f"the data-copying test needs 1 <= cells <= N_train / 2, got {cells} and {train.shape[0]}")
+        raise BenchError(
+            f"the data-copying test needs 1 <= cells <= N_train / 2, got {cells} and {train.shape[0]}"
+        )
     km = KMeans(n_clusters=cells, n_init=10, random_state=seed).fit(train.cpu().numpy())
     cell_of = {
         name: torch.from_numpy(km.predict(x.cpu().numpy()).astype(np.int64)).to(train.device)
@@ -202,7 +208,8 @@ def data_copying_ct(
         zs.append(mann_whitney_z(fake_d, test_d))
     if not zs:
         raise BenchError(
-            f"no data-copying cell holds {min_fake_per_cell} generated samples; use more samples or fewer cells"
+            f"no data-copying cell holds {min_fake_per_cell} generated samples; "
+            "use more samples or fewer cells"
         )
     w = np.asarray(weights)
     return {"c_t": float(w @ np.asarray(zs) / w.sum()), "cells_used": len(zs), "cells": cells}
@@ -250,7 +257,9 @@ def memorisation(
     }
 
 
-def closest_pairs(train_feats: torch.Tensor, fake_feats: torch.Tensor, n: int, block: int = BLOCK) -> dict[str, list]:
+def closest_pairs(
+    train_feats: torch.Tensor, fake_feats: torch.Tensor, n: int, block: int = BLOCK
+) -> dict[str, list]:
     """The n generated samples nearest to a training sample, nearest first (for a gallery).
 
     Returns {"fake_index": [...], "train_index": [...], "distance": [...]}: row i pairs generated

@@ -125,10 +125,13 @@ def kid(
     """
     if fake_feats.dim() != 2 or real_feats.dim() != 2 or fake_feats.shape[1] != real_feats.shape[1]:
         raise BenchError(
-            f"KID needs (N, D) features with one D, got {tuple(fake_feats.shape)} and {tuple(real_feats.shape)}"
+            f"KID needs (N, D) features with one D, got {tuple(fake_feats.shape)} and "
+            f"{tuple(real_feats.shape)}"
         )
     if subset_size < 2 or subsets < 1:
-        raise BenchError(f"KID needs kid_subsets >= 1 and kid_subset_size >= 2, got {subsets} and {subset_size}")
+        raise BenchError(
+            f"KID needs kid_subsets >= 1 and kid_subset_size >= 2, got {subsets} and {subset_size}"
+        )
     n_fake, n_real = len(fake_feats), len(real_feats)
     if min(n_fake, n_real) < subset_size:
         raise BenchError(
