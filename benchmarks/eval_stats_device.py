@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
 
@@ -57,10 +58,11 @@ def main() -> None:
     ap.add_argument("--kid-subsets", type=int, default=10)
     ap.add_argument("--kid-subset-size", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch and NumPy (0: defaults)")
     args = ap.parse_args()
-    if args.threads:
+    if args.threads:  # the same thread count for torch and for NumPy's BLAS/LAPACK
         torch.set_num_threads(args.threads)
+        threadpool_limits(limits=args.threads)
     fake, real = features(0, args.n, args.dim, 0.05), features(1, args.n, args.dim, 0.0)
     kid_kw = {"subsets": args.kid_subsets, "subset_size": args.kid_subset_size, "seed": 0}
 
@@ -110,7 +112,7 @@ def main() -> None:
     base = results["numpy (torch-fidelity)"]
     print(
         f"N={args.n} per side, D={args.dim}, KID {args.kid_subsets} x {args.kid_subset_size}, "
-        f"median of {args.repeats}, torch threads {torch.get_num_threads()}, torch {torch.__version__}"
+        f"median of {args.repeats}, CPU threads {torch.get_num_threads()}, torch {torch.__version__}"
     )
     print(f"{'path':40s} {'FD s':>9s} {'x':>7s} {'KID s':>9s} {'x':>7s}  max rel diff vs numpy (FD, KID)")
     for name, res in results.items():
