@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
 from bench.errors import BenchError
@@ -18,6 +19,17 @@ from bench.eval.knn import (
     memorisation,
     precision_recall_knn,
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One BLAS/torch thread: on the shared 2-core test machine a second thread only spins while the
+    other agents' jobs hold the cores (a 256-wide FD took 6.3 s with 2 threads, 0.07 s with 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)
 
 
 def points(*xs: float) -> torch.Tensor:
