@@ -80,3 +80,15 @@ def hidden(key: str) -> bool:
 def lower_is_better_words(key: str) -> str:
     d = direction(key)
     return "lower is better" if d else "higher is better" if d is False else "no direction"
+
+
+# Kinds of diversity scores the stability checks read (bench/results/stability.py), by key prefix.
+DIVERSITY_KINDS = {"coverage_": "coverage", "class_kl_": "class_kl", "recall_": "recall"}
+
+
+def diversity_kind(key: str) -> str | None:
+    """ "coverage", "class_kl" or "recall" for the scores a mode-collapse check reads, else None."""
+    name = base_name(key)
+    if name.endswith("_std") or name.startswith("curve_"):
+        return None
+    return next((kind for prefix, kind in DIVERSITY_KINDS.items() if name.startswith(prefix)), None)

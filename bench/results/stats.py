@@ -177,10 +177,7 @@ class Separation:
 def separation(a: Sequence[float], b: Sequence[float]) -> Separation:
     """Two rows are separable when the bootstrap CI of the difference of their means excludes 0."""
     ci = mean_difference_ci(a, b)
-    if ci is None:
-        verdict = "unknown"
-    else:
-        verdict = "not separable" if ci[0] <= 0.0 <= ci[1] else "separable"
+    verdict = "unknown" if ci is None else "not separable" if ci[0] <= 0.0 <= ci[1] else "separable"
     return Separation(verdict, ci, len(a), len(b))
 
 
