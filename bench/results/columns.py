@@ -92,3 +92,10 @@ def diversity_kind(key: str) -> str | None:
     if name.endswith("_std") or name.startswith("curve_"):
         return None
     return next((kind for prefix, kind in DIVERSITY_KINDS.items() if name.startswith(prefix)), None)
+
+
+def shared(key: str) -> bool:
+    """A score evaluation gives every family (sample quality, diversity, precision), as opposed to a
+    family's own test metric (reconstruction, ELBO, codebook usage, cycle L1, conditional accuracy)."""
+    name = base_name(key)
+    return headline(key) or diversity_kind(key) is not None or name.startswith("precision_")
