@@ -134,8 +134,9 @@ class Section:
         return next((p for p in self.pairs if (p.a, p.b) in ((a, b), (b, a))), None)
 
     def not_separable(self, adjacent_only: bool = False, labels: dict[str, str] | None = None) -> list[str]:
-        """Sentences for pairs whose difference of means is not told apart from 0 (or unknown);
-        `labels` maps model labels to the ones to print (the terminal's short labels)."""
+        """Sentences for pairs whose difference of means is not told apart from 0, then one for each
+        row with a single seed (its differences are unknown); `labels` maps model labels to the ones
+        to print (the terminal's short labels)."""
         labels = labels or {}
 
         def name(r: Row) -> str:
@@ -145,11 +146,18 @@ class Section:
         order = {id(r): i for i, r in enumerate(self.rows)}
         out = []
         for p in self.pairs:
-            if p.separation.verdict == "separable":
+            if p.separation.verdict != "not separable":
                 continue
             if adjacent_only and abs(order[id(p.a)] - order[id(p.b)]) != 1:
                 continue
             out.append(stats.separation_sentence(name(p.a), name(p.b), self.main, p.separation))
+        if len(self.rows) > 1:
+            out += [
+                f"{name(r)} on {self.main}: one seed, so its spread and its separation from the other rows "
+                "are unknown"
+                for r in self.rows
+                if len(r.values[self.main]) == 1
+            ]
         return out
 
 

@@ -35,6 +35,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 # PNGs a cell writes itself; every other PNG in a cell folder is an analysis (bench analyze).
 CELL_PNGS = ("samples.png", "losses.png", "curve.png")
 D_KEYS = (stab.GRAD_NORM_KEY, stab.D_LOSS_KEY, stab.GP_KEY)
+D_THRESHOLDS = {
+    stab.GRAD_NORM_KEY: stab.GRAD_VANISH,
+    stab.D_LOSS_KEY: stab.D_LOSS_NEAR_ZERO,
+    stab.GP_KEY: stab.GP_MAX,
+}
 
 
 @dataclass
@@ -224,7 +229,7 @@ class _Builder:
                     "probability of improvement between rows",
                 ),
                 self.fig(
-                    figs.d_health(d_rows, D_KEYS, fig_dir / f"{slug}-dhealth.png"),
+                    figs.d_health(d_rows, D_KEYS, fig_dir / f"{slug}-dhealth.png", D_THRESHOLDS),
                     "discriminator health over training",
                 ),
             ]

@@ -49,7 +49,7 @@ def latent_sweep(section: Section, path: Path) -> Path | None:
     ax.set_xlabel("latent size")
     ax.set_ylabel(section.main)
     ax.set_title(f"{section.dataset}: {section.main} by latent size (dots: seeds)", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return save_figure(fig, path, tight_bbox=True)
 
 
@@ -99,7 +99,7 @@ def training_curves(
     ax.set_xlabel("training step")
     ax.set_ylabel(metric)
     ax.set_title(f"{section.dataset}: {metric} during training (band: ±1 std over seeds)", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return save_figure(fig, path, tight_bbox=True)
 
 
@@ -126,13 +126,19 @@ def quality_vs_cost(section: Section, path: Path) -> Path | None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="C0", zorder=3)
-    for r, p in zip(rows, pts, strict=True):
-        ax.annotate(r.label, p, fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for k, (r, p) in enumerate(zip(rows, pts, strict=True)):
+        # Alternate above/below so rows of equal cost and similar score stay readable.
+        ax.annotate(r.label, p, fontsize=7, xytext=(5, 4 if k % 2 == 0 else -10), textcoords="offset points")
     fx = [pts[i][0] for i in front]
     fy = [pts[i][1] for i in front]
-    ax.step(fx, fy, where="post", color="C3", lw=1.2, label="Pareto front")
+    ax.scatter(fx, fy, s=90, facecolors="none", edgecolors="C3", zorder=4, label="Pareto front")
+    if len(front) > 1:
+        ax.step(fx, fy, where="post", color="C3", lw=1.2)
+    xs = [p[0] for p in pts]
+    if min(xs) > 0 and max(xs) / min(xs) > 10:
+        ax.set_xscale("log")
     ax.set_xlabel("device-hours per cell (mean over seeds)")
-    ax.set_ylabel(f"{section.main} (mean)")
+    ax.set_ylabel(f"{section.main} (mean, {'lower' if section.lower else 'higher'} is better)")
     ax.set_title(f"{section.dataset}: quality vs cost", fontsize=10)
     ax.legend(fontsize=7)
     ax.margins(x=0.25, y=0.12)
@@ -168,9 +174,16 @@ def improvement_heatmap(section: Section, path: Path) -> Path | None:
     return save_figure(fig, path, tight_bbox=True)
 
 
-def d_health(series: dict[str, dict[str, list[Series]]], keys: Sequence[str], path: Path) -> Path | None:
+def d_health(
+    series: dict[str, dict[str, list[Series]]],
+    keys: Sequence[str],
+    path: Path,
+    thresholds: dict[str, float] | None = None,
+) -> Path | None:
     """Discriminator diagnostics over steps: one panel per logged key (D first-layer gradient norm,
-    D loss, gradient penalty), one colour per row, seeds overlaid. `series`: row -> key -> per seed."""
+    D loss, gradient penalty), one colour per row, seeds overlaid. `series`: row -> key -> per seed;
+    `thresholds`: key -> the level the stability checks flag, drawn dashed."""
+    thresholds = thresholds or {}
     keys = [k for k in keys if any(per_key.get(k) for per_key in series.values())]
     if not keys:
         return None
@@ -182,16 +195,26 @@ def d_health(series: dict[str, dict[str, list[Series]]], keys: Sequence[str], pa
             for k, s in enumerate(per_key.get(key, [])):
                 if not s:
                     continue
-                plot_series(ax, s, color=f"C{i % 10}")
+                if len(s) >= 200:  # long runs: raw values faint and a moving average
+                    plot_series(ax, s, color=f"C{i % 10}")
+                else:
+                    ax.plot([p[0] for p in s], [p[1] for p in s], color=f"C{i % 10}", lw=0.9, alpha=0.8)
                 low = min(low, *(v for _, v in s))
                 high = max(high, *(v for _, v in s))
                 if k == 0:
                     ax.plot([], [], color=f"C{i % 10}", label=label)
         if low > 0 and high / low > 10:  # norms that span decades (a vanishing gradient) need a log axis
             ax.set_yscale("log")
+        if key in thresholds and low >= 0:  # the checks read non-negative values (not a WGAN critic's loss)
+            ax.axhline(thresholds[key], color="0.4", ls="--", lw=0.8)
+            ax.annotate("flag threshold", (0, thresholds[key]), xycoords=("axes fraction", "data"),
+                        xytext=(2, 2), textcoords="offset points", fontsize=6, color="0.4")  # fmt: skip
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, loc="best")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False
+    )
     fig.suptitle("discriminator health (seeds overlaid)", fontsize=10)
     return save_figure(fig, path, tight_bbox=True)
