@@ -155,6 +155,11 @@ def test_sections_per_dataset_never_print_zero_spread_and_name_inseparable_pairs
     assert "± 0 " not in md and "± 0 |" not in md and "sorted by None" not in md
     assert "n=1, spread unknown" in md and "0.9 (all 3 seeds equal)" in md
     assert "- dcgan z8 vs mlp_vae z8 on fd_digits: not separable with 3 seeds" in md
+    assert "IQM" not in md  # no row has the 4 seeds an interquartile mean needs
+    four = leaderboard.build([fd_result("gan", "digits", s, v) for s, v in enumerate((1.0, 2.0, 3.0, 50.0))])
+    # trim_mean(., 0.25) of 1, 2, 3, 50 keeps 2 and 3: 2.5 (the mean is 14).
+    assert "| IQM |" in leaderboard.to_markdown(four) and "| 14 | 24 |" in leaderboard.to_markdown(four)
+    assert "| 2.5 |" in leaderboard.to_markdown(four)
 
 
 def test_terminal_tables_fit_80_columns_with_a_legend_of_short_labels() -> None:

@@ -347,7 +347,8 @@ def section_table(section: Section, extra: list[str] | None = None) -> tuple[lis
     """The main metric's statistics per row, then `extra` columns as mean ± std, then outcomes."""
     extra = [c for c in (extra if extra is not None else section_extra(section))]
     eval_spread = any(r.eval_std(section.main) is not None for r in section.rows)
-    header = [*SECTION_HEADER, *(["eval std"] if eval_spread else []), *extra]
+    with_iqm = any(len(r.values[section.main]) >= stats.IQM_MIN_N for r in section.rows)
+    header = [*SECTION_HEADER, *(["IQM"] if with_iqm else []), *(["eval std"] if eval_spread else []), *extra]
     header += ["done", "failed", "diverged", "device-h/cell"]
     body = []
     for row in section.rows:
@@ -362,6 +363,7 @@ def section_table(section: Section, extra: list[str] | None = None) -> tuple[lis
                 fmt_ci(s),
                 fmt_rank(section.ranks.get(row.key)),
                 f"{section.ranks[row.key].p_first:.2f}" if row.key in section.ranks else "-",
+                *([num(s.iqm)] if with_iqm else []),
                 *([num(row.eval_std(section.main))] if eval_spread else []),
                 *(fmt_value(row.summary(c)) for c in extra),
                 str(row.counts["done"]),

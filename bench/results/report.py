@@ -402,6 +402,13 @@ def _environment(autoescape: bool) -> Any:
     )
 
 
+def _ticks(text: str) -> Any:
+    """Markdown-style `code` spans of a sentence as HTML <code>, the rest escaped."""
+    from markupsafe import Markup, escape
+
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+
+
 def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
@@ -433,7 +440,9 @@ def write_report(out: Path, metric: str | None = None) -> Path:
             "reproduce": b.reproduce(),
             "metric": metric,
         }
-        html = _environment(True).get_template("report.html.j2").render(**context)
+        html_env = _environment(True)
+        html_env.filters["ticks"] = _ticks
+        html = html_env.get_template("report.html.j2").render(**context)
         md_env = _environment(False)
         md_env.filters["md"] = _md_cell
         md = md_env.get_template("report.md.j2").render(**context)

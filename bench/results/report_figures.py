@@ -67,7 +67,7 @@ def seed_strip(section: Section, path: Path) -> Path | None:
         if s.ci is not None:
             ax.plot(list(s.ci), [y, y], color="C3", lw=1.5, alpha=0.6)
     ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # best row on top, room around a single row
     ax.set_xlabel(f"{section.main} ({'lower' if section.lower else 'higher'} is better)")
     ax.set_title(f"{section.dataset}: seeds per row (red: mean and 95% CI)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
