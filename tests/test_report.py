@@ -18,11 +18,22 @@ from bench.grid import expand
 from bench.results.report import write_report
 
 
+def run_command(*args: str):
+    """`bench report ARGS` through a Typer app registered the way bench/cli.py registers it."""
+    app = typer.Typer()
+    report_command.register(app)
+    app.command("noop")(lambda: None)  # a second command, so `report` is a sub-command as in bench
+    return CliRunner().invoke(app, ["report", *args])
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     out = tmp_path_factory.mktemp("results")
     cells = fabricate(out)
-    return out, write_report(out), cells
+    res = run_command("--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert f"wrote {out / 'report' / 'index.html'}" in " ".join(res.output.split())
+    return out, out / "report", cells
 
 
 def images(html: str) -> list[str]:
@@ -101,20 +112,12 @@ def test_reproduce_grids_expand_to_exactly_the_rows_cells(built) -> None:
 
 def test_metric_option_and_bad_input(built, tmp_path: Path) -> None:
     out, _, _ = built
-    md = (write_report(out, "kid_digits") / "report.md").read_text()
+    copy = shutil.copytree(out, tmp_path / "results", ignore=shutil.ignore_patterns("report"))
+    md = (write_report(copy, "kid_digits") / "report.md").read_text()
     assert "## digits: kid_digits (lower is better)" in md and "## digits: fd_digits (" not in md
     with pytest.raises(BenchError, match="--metric: 'nope' is no score"):
         write_report(out, "nope")
     with pytest.raises(BenchError, match="no cell folders"):
-        write_report(tmp_path)
-    write_report(out)  # leave the default report for the other tests
-
-
-def test_typer_command(built) -> None:
-    out, _, _ = built
-    app = typer.Typer()
-    report_command.register(app)
-    app.command("noop")(lambda: None)  # a second command, so `report` is a sub-command as in bench
-    res = CliRunner().invoke(app, ["report", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "index.html" in res.output and (out / "report" / "index.html").is_file()
+        write_report(tmp_path / "empty")
+    res = run_command("--out", str(out), "--metric", "nope")
+    assert isinstance(res.exception, BenchError)  # bench's main() turns it into one line and exit 2
