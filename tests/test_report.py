@@ -74,13 +74,27 @@ def test_sections_per_protocol_with_statistics(built) -> None:
     assert "mlp_vae z4 vs dcgan[d_width=8,g_width=8] z8 on fd_digits" not in md  # separable: not listed
     # dcgan z8 carries evaluation repeats: their spread is shown beside the seeds' one.
     assert "eval std" in md
-    assert "15 cells in 5 rows" in md and "11 done, 1 failed, 1 diverged, 1 pending, 1 running." in md
+    assert "17 cells in 6 rows" in md and "13 done, 1 failed, 1 diverged, 1 pending, 1 running." in md
 
 
 def test_family_tables_stability_and_flagged_cells(built) -> None:
     out, folder, cells = built
     md = (folder / "report.md").read_text()
     assert "### vae" in md and "bpd" in md.split("### vae")[1].split("##")[0]
+    gan = md.split("### gan")[1].split("\n## ")[0]
+    assert "| n | fd_digits_class_mean | cond_accuracy_digits |" in gan
+    assert (
+        "| cond_dcgan[d_width=8,g_width=8] | digits | 4 | 2 | 52.5 ± 2.1 | 0.8 (all 2 seeds equal) |" in gan
+    )
+    assert "| wgan_gp |" not in gan  # rows without the family's own metrics are left out
+    # FD per class, mean over the two seeds: class c of seed s is 50 or 52, + c + s.
+    assert "fd_digits per class (mean over seeds):" in gan
+    assert "| cond_dcgan[d_width=8,g_width=8] | digits | 4 | 51.5 | 52.5 | 53.5 |" in gan
+    cost = md.split("## Cost")[1].split("\n## ")[0]
+    assert (
+        "| dcgan[d_width=8,g_width=8] | digits | 8 | 3 | 2 | 3000 | - | 1 GiB (max allocated) | NVIDIA H200 |"
+        in cost
+    )
     failed = cells[("dcgan", 4)][2].cell_id
     vanished = cells[("dcgan", 8)][1].cell_id
     diverged = cells[("wgan_gp", 8)][1].cell_id

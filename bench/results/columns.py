@@ -22,7 +22,9 @@ HIDDEN = ("eval_seconds",)
 # Details kept in result.json but not worth a column each: FD per class, the step of a curve's best.
 HIDDEN_PATTERN = re.compile(r".*(_class\d+|_best_step)$")
 # The terminal table keeps the sample-quality scores every family shares; the files keep every column.
-HEADLINE = re.compile(r"^(fid|kid_inception|isc|fd_[^@]+|kid_(?!.*_std)[^@]+|coverage_[^@]+)$")
+# (Per-class FD and its mean are a conditional family's own metrics, not headline scores.)
+HEADLINE = re.compile(r"^(fid|kid_inception|isc|fd_(?!.*_class)[^@]+|kid_(?!.*_std)[^@]+|coverage_[^@]+)$")
+PER_CLASS = re.compile(r"^(.+)_class(\d+)$")
 
 
 def base_name(key: str) -> str:
@@ -99,3 +101,9 @@ def shared(key: str) -> bool:
     family's own test metric (reconstruction, ELBO, codebook usage, cycle L1, conditional accuracy)."""
     name = base_name(key)
     return headline(key) or diversity_kind(key) is not None or name.startswith("precision_")
+
+
+def per_class(key: str) -> tuple[str, int] | None:
+    """`fd_svhn_class3` -> ("fd_svhn", 3): a score measured per class (conditional families)."""
+    m = PER_CLASS.match(base_name(key))
+    return (m.group(1), int(m.group(2))) if m else None

@@ -83,7 +83,10 @@ def family_tables(lb: lbm.Leaderboard) -> list[dict[str, Any]]:
         ]
         if not own:
             continue
-        rows = sorted(rows, key=lambda r: (r.dataset, r.model, r.latent_size or 0))
+        rows = sorted(
+            (r for r in rows if any(c in r.values for c in own)),
+            key=lambda r: (r.dataset, r.model, r.latent_size or 0),
+        )
         header = ["model", "dataset", "latent", "n", *own]
         body = [
             [r.model, r.dataset, "-" if r.latent_size is None else str(r.latent_size), str(r.counts["done"])]
@@ -91,8 +94,89 @@ def family_tables(lb: lbm.Leaderboard) -> list[dict[str, Any]]:
             for r in rows
         ]
         directions = ", ".join(f"{c}: {cols.lower_is_better_words(c)}" for c in own)
-        out.append({"family": family, "table": Table(header, body), "directions": directions})
+        out.append(
+            {
+                "family": family,
+                "table": Table(header, body),
+                "directions": directions,
+                "per_class": _per_class(rows),
+            }
+        )
     return out
+
+
+def _per_class(rows: list[lbm.Row]) -> list[dict[str, Any]]:
+    """Scores measured per class (hidden from the leaderboard's columns), mean over done seeds."""
+    values: dict[str, dict[tuple, dict[int, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    for row in rows:
+        for r in row.results:
+            if r.get("status") != "done":
+                continue
+            for key, v in (r.get("metrics") or {}).items():
+                if (pc := cols.per_class(key)) is not None and v is not None:
+                    values[pc[0]][row.key][pc[1]].append(float(v))
+    tables = []
+    for metric, by_row in sorted(values.items()):
+        classes = sorted({c for per in by_row.values() for c in per})
+        body = []
+        for row in rows:
+            per = by_row.get(row.key)
+            if per:
+                body.append(
+                    [row.model, row.dataset, "-" if row.latent_size is None else str(row.latent_size)]
+                    + [lbm.num(sum(per[c]) / len(per[c])) if per.get(c) else "-" for c in classes]
+                )
+        header = ["model", "dataset", "latent", *(f"class {c}" for c in classes)]
+        tables.append({"metric": metric, "table": Table(header, body)})
+    return tables
+
+
+def cost_table(lb: lbm.Leaderboard) -> Table:
+    """Per row, means over done cells of what the cells recorded about their cost."""
+    header = [
+        "model",
+        "dataset",
+        "latent",
+        "cells",
+        "device-h/cell",
+        "train s",
+        "steps/s",
+        "peak memory",
+        "device",
+    ]
+    body = []
+    for row in lb.rows:
+        done = [r for r in row.results if r.get("status") == "done"]
+        if not done:
+            continue
+        cost = [(r.get("cost") or {}) | {"_train": r.get("train") or {}} for r in done]
+        train_s = [c.get("train_seconds", c["_train"].get("seconds")) for c in cost]
+        sps = [c.get("steps_per_second", c["_train"].get("steps_per_second")) for c in cost]
+        peak = [c.get("peak_memory_bytes") for c in cost]
+        kinds = sorted({str(c["peak_memory_kind"]) for c in cost if c.get("peak_memory_kind")})
+        devices = sorted({str(c.get("device_name") or c["_train"].get("device") or "") for c in cost} - {""})
+        body.append(
+            [
+                row.model,
+                row.dataset,
+                "-" if row.latent_size is None else str(row.latent_size),
+                str(len(done)),
+                lbm.hours(row.device),
+                _mean(train_s, "{:.0f}"),
+                _mean(sps, "{:.3g}"),
+                _mean([p / 2**30 if p is not None else None for p in peak], "{:.3g} GiB")
+                + (f" ({', '.join(kinds)})" if kinds and any(p is not None for p in peak) else ""),
+                ", ".join(devices) or "-",
+            ]
+        )
+    return Table(header, body)
+
+
+def _mean(values: list[Any], fmt: str) -> str:
+    xs = [float(v) for v in values if v is not None]
+    return fmt.format(sum(xs) / len(xs)) if xs else "-"
 
 
 def _cell_dir(out: Path, result: dict[str, Any]) -> Path:
@@ -434,6 +518,7 @@ def write_report(out: Path, metric: str | None = None) -> Path:
                 for r in b.lb.unscored
             ],
             "families": family_tables(b.lb),
+            "cost": cost_table(b.lb),
             "stability": b.stability(),
             "gallery": b.gallery(),
             "analyses": b.analyses(),
