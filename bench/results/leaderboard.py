@@ -601,7 +601,7 @@ def to_json(lb: Leaderboard) -> str:
                     "metric": s.main,
                     "lower_is_better": s.lower,
                     "protocol": describe_protocol(s.protocol, s.main),
-                    "rows": [r.model for r in s.rows],
+                    "rows": [r.label for r in s.rows],
                     "pairs": [
                         {
                             "a": p.a.label,

@@ -179,6 +179,11 @@ def _mean(values: list[Any], fmt: str) -> str:
     return fmt.format(sum(xs) / len(xs)) if xs else "-"
 
 
+def _natural(text: str) -> list[Any]:
+    """Sort key that orders numbers by value: vq_vae[codebook_size=64] before ...=128."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
 def _cell_dir(out: Path, result: dict[str, Any]) -> Path:
     return out / result.get("cell_id", "")
 
