@@ -178,3 +178,18 @@ def test_terminal_tables_fit_80_columns_with_a_legend_of_short_labels() -> None:
     assert "mlp_vae z8 on fd_digits: one seed" in " ".join(table.split())
     assert "dcgan~1" in legend and long in legend  # ... and spelled out in the legend
     assert "spread unknown" in text and "± 0 " not in text
+
+
+def test_rows_without_scores_are_listed_not_ranked() -> None:
+    from rich.console import Console
+
+    lb = leaderboard.build([result("gan", 0, None, "failed"), result("gan", 1, None, "diverged")])
+    assert lb.sections == [] and lb.main is None and [r.model for r in lb.unscored] == ["gan"]
+    md = leaderboard.to_markdown(lb)
+    assert "## Rows without scores" in md and "- gan on digits, latent 8: 1 diverged, 1 failed" in md
+    assert "None" not in md
+    console = Console(width=80, record=True)
+    for table in leaderboard.terminal_tables(lb, 80):
+        console.print(table)
+    text = console.export_text()
+    assert "rows without scores" in text and "0/1/1" in text

@@ -488,14 +488,18 @@ def to_markdown(lb: Leaderboard) -> str:
         lines += ["", text]
     if lb.unscored:
         lines += ["", "## Rows without scores", ""]
-        lines += [
-            f"- {r.model} on {r.dataset} (latent {r.latent_size}): {dict(r.counts)}" for r in lb.unscored
-        ]
+        lines += [f"- {unscored_words(r)}" for r in lb.unscored]
     lines += ["", "## Protocols", ""]
     lines += [
         f"- {describe_protocol(p, c)}" for c, p in lb.protocols.items() if cols.direction(c) is not None
     ]
     return "\n".join(lines) + "\n"
+
+
+def unscored_words(r: Row) -> str:
+    latent = "" if r.latent_size is None else f", latent {r.latent_size}"
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(r.counts.items()))
+    return f"{r.model} on {r.dataset}{latent}: {counts}"
 
 
 STAT_FIELDS = ("mean", "std", "n", "ci_low", "ci_high", "median", "iqm", "min", "max")

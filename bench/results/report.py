@@ -517,11 +517,7 @@ def write_report(out: Path, metric: str | None = None) -> Path:
         context = {
             "overview": b.overview(),
             "sections": b.sections(),
-            "unscored": [
-                f"{r.model} on {r.dataset} (latent {r.latent_size}): "
-                + ", ".join(f"{n} {k}" for k, n in sorted(r.counts.items()))
-                for r in b.lb.unscored
-            ],
+            "unscored": [lbm.unscored_words(r) for r in b.lb.unscored],
             "families": family_tables(b.lb),
             "cost": cost_table(b.lb),
             "stability": b.stability(),
