@@ -130,9 +130,6 @@ class Section:
     def title(self) -> str:
         return f"{self.dataset}: {self.main} ({'lower' if self.lower else 'higher'} is better)"
 
-    def pair(self, a: Row, b: Row) -> Pair | None:
-        return next((p for p in self.pairs if (p.a, p.b) in ((a, b), (b, a))), None)
-
     def not_separable(self, adjacent_only: bool = False, labels: dict[str, str] | None = None) -> list[str]:
         """Sentences for pairs whose difference of means is not told apart from 0, then one for each
         row with a single seed (its differences are unknown); `labels` maps model labels to the ones

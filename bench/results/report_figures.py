@@ -22,16 +22,12 @@ def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
     return base + per_row * max(n_rows, 1)
 
 
-def _model_of(row: Row) -> str:
-    return row.model
-
-
 def latent_sweep(section: Section, path: Path) -> Path | None:
     """Main metric against latent size, one line per model: means, with each seed as a dot."""
     by_model: dict[str, list[Row]] = defaultdict(list)
     for r in section.rows:
         if r.latent_size is not None:
-            by_model[_model_of(r)].append(r)
+            by_model[r.model].append(r)
     if not any(len({r.latent_size for r in rows}) > 1 for rows in by_model.values()):
         return None
     plt = pyplot()
