@@ -63,7 +63,13 @@ def test_scores_of_different_protocols_never_share_a_column(tmp_path: Path) -> N
     fp = leaderboard.protocol_fingerprint(other)
     assert lb.columns == ["fd_digits", f"fd_digits@{fp}"]
     vae = next(r for r in lb.rows if r.model == "vae")
-    assert vae.stat("fd_digits") is None and vae.stat(f"fd_digits@{fp}") == (5.0, 0.0)
+    # One seed: its spread is unknown (None), never 0.
+    assert vae.stat("fd_digits") is None and vae.stat(f"fd_digits@{fp}") == (5.0, None)
+    # Each protocol is its own section, never ranked against the other.
+    assert [(s.main, [r.model for r in s.rows]) for s in lb.sections] == [
+        ("fd_digits", ["gan"]),
+        (f"fd_digits@{fp}", ["vae"]),
+    ]
 
 
 def test_cli_writes_md_csv_json(tmp_path: Path) -> None:
@@ -71,9 +77,12 @@ def test_cli_writes_md_csv_json(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["leaderboard", "--out", str(tmp_path), "--format", "csv"])
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[1].startswith("gan,digits,8,40.0,")
-    assert "| gan | digits | 8 | 40 ± 14 |" in (tmp_path / "leaderboard.md").read_text()
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "## digits: fd_digits (lower is better)" in md
+    assert "| gan | 8 | 2 | 40 | 14 | [30, 50] (3 distinct resamples) | 1 | 1.00 |" in md
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     assert rows[0]["metrics"]["fd_digits"]["n"] == 2
+    assert rows[0]["metrics"]["fd_digits"]["ci95"] == [30.0, 50.0]
 
 
 def test_derived_datasets_and_other_configs_are_separate_rows() -> None:
@@ -104,3 +113,83 @@ def test_labels_name_only_arguments_that_differ_from_defaults() -> None:
     dcgan = MODELS.get("dcgan").Config
     args = dcgan(g_width=32).model_dump(mode="json")
     assert args_label("dcgan", args, dcgan) == "dcgan[g_width=32]"
+
+
+def fd_result(model: str, dataset: str, seed: int, fd: float, z: int = 8) -> dict:
+    name = f"fd_{dataset}"
+    return {
+        "cell_id": f"{model}_{dataset}_z{z}_s{seed}",
+        "model": model,
+        "dataset": dataset,
+        "latent_size": z,
+        "seed": seed,
+        "status": "done",
+        "wall_seconds": 5.0,
+        "metrics": {name: fd, f"coverage_{dataset}": 0.9},
+        "protocol": {**PROTOCOL, "fingerprints": {name: "f" * 8, f"coverage_{dataset}": "f" * 8}},
+    }
+
+
+def test_sections_per_dataset_never_print_zero_spread_and_name_inseparable_pairs() -> None:
+    results = [
+        *(fd_result("dcgan", "digits", s, v) for s, v in enumerate((30.0, 31.0, 32.0))),
+        *(fd_result("mlp_vae", "digits", s, v) for s, v in enumerate((30.5, 31.5, 32.5))),
+        *(fd_result("wgan_gp", "digits", s, v) for s, v in enumerate((60.0, 61.0, 62.0))),
+        fd_result("dcgan", "mnist", 0, 5.0),
+        fd_result("mlp_vae", "mnist", 0, 9.0),
+    ]
+    lb = leaderboard.build(results)
+    assert [s.title for s in lb.sections] == [
+        "digits: fd_digits (lower is better)",
+        "mnist: fd_mnist (lower is better)",
+    ]
+    digits, mnist = lb.sections
+    assert [r.model for r in digits.rows] == ["dcgan", "mlp_vae", "wgan_gp"]
+    assert digits.ranks[digits.rows[2].key].interval == (3, 3)
+    assert digits.not_separable() == ["dcgan z8 vs mlp_vae z8 on fd_digits: not separable with 3 seeds"]
+    assert mnist.not_separable() == [
+        "dcgan z8 on fd_mnist: one seed, so its spread and its separation from the other rows are unknown",
+        "mlp_vae z8 on fd_mnist: one seed, so its spread and its separation from the other rows are unknown",
+    ]
+    md = leaderboard.to_markdown(lb)
+    assert "± 0 " not in md and "± 0 |" not in md and "sorted by None" not in md
+    assert "n=1, spread unknown" in md and "0.9 (all 3 seeds equal)" in md
+    assert "- dcgan z8 vs mlp_vae z8 on fd_digits: not separable with 3 seeds" in md
+    assert "IQM" not in md  # no row has the 4 seeds an interquartile mean needs
+    four = leaderboard.build([fd_result("gan", "digits", s, v) for s, v in enumerate((1.0, 2.0, 3.0, 50.0))])
+    # trim_mean(., 0.25) of 1, 2, 3, 50 keeps 2 and 3: 2.5 (the mean is 14).
+    assert "| IQM |" in leaderboard.to_markdown(four) and "| 14 | 24 |" in leaderboard.to_markdown(four)
+    assert "| 2.5 |" in leaderboard.to_markdown(four)
+
+
+def test_terminal_tables_fit_80_columns_with_a_legend_of_short_labels() -> None:
+    from rich.console import Console
+
+    long = "dcgan[d_width=8,g_width=8,lr=0.0002]"
+    results = [fd_result(long, "digits", s, 30.0 + s) for s in range(3)]
+    results += [fd_result("mlp_vae", "digits", 0, 20.0)]
+    console = Console(width=80, record=True)
+    for table in leaderboard.terminal_tables(leaderboard.build(results), 80):
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    table, legend = text.split("labels")
+    assert "dcgan~1" in table and long not in table  # shortened in the table ...
+    assert "mlp_vae z8 on fd_digits: one seed" in " ".join(table.split())
+    assert "dcgan~1" in legend and long in legend  # ... and spelled out in the legend
+    assert "spread unknown" in text and "± 0 " not in text
+
+
+def test_rows_without_scores_are_listed_not_ranked() -> None:
+    from rich.console import Console
+
+    lb = leaderboard.build([result("gan", 0, None, "failed"), result("gan", 1, None, "diverged")])
+    assert lb.sections == [] and lb.main is None and [r.model for r in lb.unscored] == ["gan"]
+    md = leaderboard.to_markdown(lb)
+    assert "## Rows without scores" in md and "- gan on digits, latent 8: 1 diverged, 1 failed" in md
+    assert "None" not in md
+    console = Console(width=80, record=True)
+    for table in leaderboard.terminal_tables(lb, 80):
+        console.print(table)
+    text = console.export_text()
+    assert "rows without scores" in text and "0/1/1" in text
