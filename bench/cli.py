@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.commands import eval_assets
+from bench.commands import report as report_cmd
 from bench.commands.analyze import analyze
 from bench.commands.data import data_app
 from bench.errors import BenchError
@@ -38,6 +39,25 @@ err_console = Console(stderr=True)
 eval_assets.register(app)  # bench eval, bench assets fetch|verify
 app.add_typer(data_app, name="data")  # bench data fetch NAME
 app.command("analyze")(analyze)  # bench analyze [CELL_DIR] --what NAME
+report_cmd.register(app)  # bench report [--out DIR] [--metric NAME]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from bench import __version__
+
+        print(f"bench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Train and evaluate grids of generative image models under one recorded protocol."""
+
 
 OUT = typer.Option(Path("results"), "--out", help="results root: one folder per cell")
 
@@ -114,6 +134,9 @@ def run(
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="local: cells at once; with GPUs, cell k runs on GPU k mod #GPUs"
     ),
+    estimate: bool = typer.Option(
+        True, "--estimate/--no-estimate", help="dry run: time a few steps of cells with no finished twin"
+    ),
     slurm_flags: dict[str, Any] | None = None,
 ) -> int:
     """Expand the grid, validate every cell, then train and evaluate each cell not yet done.
@@ -134,6 +157,7 @@ def run(
         download=download,
         jobs=jobs,
         slurm_flags=slurm_flags or {},
+        estimate=estimate,
     )
     return run_study(opts, console)
 

@@ -9,8 +9,6 @@ The CLI only parses its flags into `StudyOptions`; this module does the work and
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -19,7 +17,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from bench.errors import BenchError
 from bench.grid import Grid
@@ -38,6 +35,7 @@ class StudyOptions:
     download: bool | None = None
     jobs: int = 1
     slurm_flags: dict[str, Any] = field(default_factory=dict)  # SlurmConfig field -> value (None: unset)
+    estimate: bool = True  # dry run: calibrate cells without finished twins (a few timed steps each)
 
 
 def check_out_dir(out: Path, flag: str = "--out") -> None:
@@ -92,6 +90,7 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     launcher = make_launcher(opts, grid, console)
     if opts.dry_run:
         print_cells(grid, console)
+        print_estimate(grid, opts.out, console, calibrate=opts.estimate)
         if launcher.name == "slurm":
             print_slurm_plan(launcher.plan(grid, opts.out).detail)
         return EXIT_OK
@@ -116,14 +115,42 @@ def write_leaderboard(out: Path, console: Console) -> None:
     print_leaderboard(lb, console)
     paths = leaderboard.write_files(lb, out)
     console.print("wrote " + ", ".join(str(p) for p in paths))
-    # The report (bench.results.report.write_report) is another helper's work and may not exist in
-    # this tree yet: call it only where it does. The lead wires it for good.
-    if importlib.util.find_spec("bench.results.report") is not None:
-        report = importlib.import_module("bench.results.report")
-        if hasattr(report, "write_report"):
-            written = report.write_report(out)
-            if written:
-                console.print(f"wrote {written}")
+    from bench.results.report import write_report
+
+    folder = write_report(out)
+    console.print(f"report: {folder / 'index.html'} (and report.md)", highlight=False)
+
+
+def print_estimate(grid: Grid, out: Path, console: Console, calibrate: bool) -> None:
+    """Device-hours still to spend, per group of seeds and in total (bench.launch.estimate)."""
+    from bench.launch.estimate import estimate
+    from bench.results import store
+    from bench.results.identity import cell_identity
+
+    def label(c: Any) -> str:
+        ident = cell_identity(c)
+        z = f" z{c.latent_size}" if c.latent_size is not None else ""
+        return f"{ident['model_label']} {ident['dataset_label']}{z}"
+
+    est = estimate(grid.cells, out, store.is_finished, store.read_result, label, calibrate_missing=calibrate)
+    t = Table(title=f"estimated cost on {est.device}", title_justify="left")
+    for col, kw in (
+        ("cells", {}),
+        ("to run", {"justify": "right"}),
+        ("device-h", {"justify": "right"}),
+        ("from", {}),
+    ):
+        t.add_column(col, overflow="fold", **kw)
+    for g in est.groups:
+        hours = "?" if g.device_hours is None else f"{g.device_hours:.3f}"
+        t.add_row(g.label, str(g.to_run), hours, g.source)
+    console.print(t)
+    unknown = f"; {est.unknown} cell(s) not estimated" if est.unknown else ""
+    console.print(
+        f"total: {est.total_hours:.3f} device-hours on {est.device}{unknown} (a calibration omits data "
+        "loading, feature extraction and post-training fits: a lower bound; finished cells include all)",
+        highlight=False,
+    )
 
 
 def print_slurm_plan(sub: Any) -> None:
@@ -155,15 +182,8 @@ def print_cells(grid: Grid, console: Console) -> None:
 
 
 def print_leaderboard(lb: Any, console: Console) -> None:
-    from bench.results.leaderboard import table_rows
+    """One table per dataset and protocol, fitted to the terminal (short labels, a legend below)."""
+    from bench.results.leaderboard import terminal_tables
 
-    header, body = table_rows(lb, headline_only=True)
-    t = Table(
-        title=f"leaderboard (sorted by {lb.main}, lower is better; mean ± std over seeds)",
-        caption="every column, family metrics included: leaderboard.md / .csv / .json",
-    )
-    for h in header:
-        t.add_column(h, overflow="fold")
-    for r in body:
-        t.add_row(*map(Text, r))  # Text, not markup: labels such as dcgan[g_width=32] hold brackets
-    console.print(t)
+    for table in terminal_tables(lb, console.width):
+        console.print(table)

@@ -42,6 +42,7 @@ from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheck
 from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
 from bench.results.identity import cell_identity
 from bench.results.plots import plot_losses, save_image_grid
+from bench.train import tensorboard
 from bench.train.checkpoint import (
     load_shard,
     prune_shards,
@@ -54,6 +55,7 @@ from bench.train.cost import device_name, images_seen, peak_memory
 from bench.train.distributed import Backward, batch_plan, prepare_deepspeed, scale_learning_rates
 from bench.train.loop import fit
 from bench.train.preempt import Preempted, StopRequest, stop_check
+from bench.train.progress_log import ProgressLog
 from bench.train.steplog import Diverged, StepLog
 
 Progress = Callable[[str, int, int], None]  # (phase description, completed, total)
@@ -239,7 +241,16 @@ def train_and_evaluate(
     elif main:
         metrics_path.unlink(missing_ok=True)
     mean = (lambda t: accelerator.reduce(t, reduction="mean")) if accelerator.num_processes > 1 else None
-    log = StepLog(metrics_path if main else None, reduce=mean)
+    # TensorBoard events and a progress line every 30 s in cell.log (and, under SLURM, on stderr, which
+    # the batch script sends to slurm.log): what a user watching a live run reads.
+    sinks = []
+    if main:
+        under_slurm = bool(os.environ.get("SLURM_JOB_ID"))
+        sinks = [
+            tensorboard.TensorBoardSink(cell_dir, purge_step=start),
+            ProgressLog(total, start, prefix=cfg.cell_id, stream=sys.stderr if under_slurm else None),
+        ]
+    log = StepLog(metrics_path if main else None, reduce=mean, sinks=sinks)
     # Checks every weight file the metrics need now, before any training; draws the curve on flushes.
     evaluation = CellEvaluation(cfg, source, info, train_split, ctx, accelerator, cell_dir, start)
     last_ckpt = start
@@ -316,7 +327,9 @@ def train_and_evaluate(
         return result
     model.train(False)
     grid = model.sample(64, torch.Generator(model.device).manual_seed(cfg.eval.seed))
-    save_image_grid(grid, cell_dir / "samples.png")
+    z = f", latent {cfg.latent_size}" if cfg.latent_size is not None else ""
+    title = f"{cfg.model} on {cfg.dataset}{z}, seed {cfg.seed}  ({cfg.cell_id})"
+    save_image_grid(grid, cell_dir / "samples.png", title=title)
     plot_losses(metrics_path, cell_dir / "losses.png", f"{cfg.cell_id}")
     test_split = evaluation.test_split()
     gen = torch.Generator(model.device).manual_seed(cfg.eval.seed)
@@ -381,6 +394,7 @@ def run_cell(cell_dir: Path, progress: Progress | None = None, stop: StopRequest
 def _run_locked(
     cell: CellDir, cfg: CellConfig, lock: CellLock, progress: Progress | None, stop: StopRequest | None
 ) -> CellRun:
+    store.clean_temp_files(cell.path)  # temp files a killed writer left (checkpoints, logs)
     handler = logging.FileHandler(cell.log_path)
     rank = f" [rank {os.environ['RANK']}]" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{rank} %(message)s"))
@@ -409,6 +423,7 @@ def _run_locked(
         logging.error("cell failed:\n%s", traceback.format_exc())
         outcome, status, reason = {}, CellStatus.failed, f"{type(err).__name__}: {err}"
     finally:
+        tensorboard.close(cell.path)
         root.removeHandler(handler)
         handler.close()
     wall = time.perf_counter() - started
