@@ -31,7 +31,14 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     "conv_vae": ("none", {"widths": [4, 8]}),
     "vq_vae": (
         "none",
-        {"codebook_size": 8, "code_dim": 4, "hidden": 8, "prior_fit_n": 24, "pca_dim": 4, "gmm_components": 2},
+        {
+            "codebook_size": 8,
+            "code_dim": 4,
+            "hidden": 8,
+            "prior_fit_n": 24,
+            "pca_dim": 4,
+            "gmm_components": 2,
+        },
     ),
     "ddpm": ("none", {"base_channels": 4, "channel_mults": [1, 2], "timesteps": 20, "sample_steps": 4}),
     "mlp_gan": ("none", {}),
