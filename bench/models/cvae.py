@@ -22,6 +22,7 @@ class CVAE(FCVAE):
 
     @classmethod
     def check(cls, cfg: FCVAEConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.num_classes < 2:
             raise BenchError(f"{where}: cvae needs class labels; {info.name} has {info.num_classes} classes")
 

@@ -119,6 +119,7 @@ class CycleGAN(Translator):
 
     @classmethod
     def check(cls, cfg: CycleGANConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.resolution < MIN_RESOLUTION:
             raise BenchError(
                 f"{where}: resolution {info.resolution} is too small for {len(STAGES)} stride-2 convs; "

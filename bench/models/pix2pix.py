@@ -127,6 +127,7 @@ class Pix2Pix(Translator):
 
     @classmethod
     def check(cls, cfg: Pix2PixConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.resolution < SSIM_WINDOW:
             raise BenchError(
                 f"{where}: resolution {info.resolution} is smaller than SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} "
