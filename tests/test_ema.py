@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -149,3 +150,45 @@ def test_a_dcgan_cell_with_ema_reports_raw_and_ema_scores(write_grid, tmp_path: 
     assert r["protocol"]["ema"] == {"decay": 0.9, "start": 0, "nets": ["G"]}
     assert "G_ema" in torch.load(cell / store.CHECKPOINT, weights_only=True)["nets"]
     assert json.loads((cell / "config.json").read_text())["model_args"]["ema"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "nets"),
+    [
+        ("ddpm", {"base_channels": 4, "channel_mults": [1, 2], "timesteps": 20, "sample_steps": 3}, ["unet"]),
+        (
+            "vq_vae",
+            {
+                "codebook_size": 8,
+                "code_dim": 4,
+                "hidden": 8,
+                "prior": "vae",
+                "prior_steps": 5,
+                "prior_fit_n": 24,
+            },
+            ["quantizer", "decoder"],
+        ),  # fmt: skip
+        ("conv_vae", {"widths": [4, 8]}, ["decoder"]),
+        ("pix2pix", {"g_width": 4, "d_width": 4, "sample_pool": 4}, ["G"]),
+    ],
+)
+def test_every_kind_of_family_keeps_an_ema_and_samples_with_it(tmp_path: Path, name: str, args, nets) -> None:
+    family = MODELS.get(name)
+    pairing = family.needs_pairing
+    torch.manual_seed(0)
+    dinfo = dataclasses.replace(info(), pairing=pairing)
+    model = family(family.Config(**args, ema=0.5), dinfo, 4 if family.uses_latent else None)
+    assert [n for n in model.nets if n.endswith("_ema")] == [n + "_ema" for n in nets]
+    data = split()
+    if pairing == "paired":
+        data = ImageSplit(data.images, data.labels, targets=255 - data.images)
+    stream = BatchStream(data, 8, torch.device("cpu"), seed=0, paired=pairing == "paired")
+    model.begin(3)
+    fit(model, model.optimizers(), stream, Accelerator(cpu=True), StepLog(tmp_path / "m.jsonl"), 0, 3, 3)
+    model.finalize(data, torch.Generator().manual_seed(0))
+    model.train(False)
+    raw = model.sample(2, torch.Generator().manual_seed(0))
+    with model.ema_weights():
+        averaged = model.sample(2, torch.Generator().manual_seed(0))
+    assert raw.shape == averaged.shape and torch.isfinite(averaged).all()
+    assert not torch.equal(raw, averaged)

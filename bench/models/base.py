@@ -123,16 +123,19 @@ class GenerativeModel(metaclass=_ModelMeta):
     @contextmanager
     def ema_weights(self) -> Iterator[None]:
         """Within the block the sampling nets are their EMA copies (buffers, such as BatchNorm statistics
-        or a translator's sample pool, taken from the trained nets); the trained nets come back after."""
+        or a translator's sample pool, and parameters no optimizer trains are taken from the trained
+        nets); the trained nets come back after."""
         if not self.has_ema:
             raise BenchError(f"{type(self).__name__} keeps no EMA (set `ema` in its config)")
         live = {name: self.nets[name] for name in self.sampling_nets}
         with torch.no_grad():
             for name, net in live.items():
-                for avg_b, b in zip(
-                    unwrap(self.nets[name + EMA_SUFFIX]).buffers(), unwrap(net).buffers(), strict=True
-                ):
+                avg = unwrap(self.nets[name + EMA_SUFFIX])
+                for avg_b, b in zip(avg.buffers(), unwrap(net).buffers(), strict=True):
                     avg_b.copy_(b)
+                for avg_p, p in zip(avg.parameters(), unwrap(net).parameters(), strict=True):
+                    if not p.requires_grad:  # fitted after training, not averaged (a VQ-VAE prior)
+                        avg_p.copy_(p)
         try:
             for name in self.sampling_nets:
                 self.nets[name] = self.nets[name + EMA_SUFFIX]

@@ -14,11 +14,10 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch
 from bench.errors import BenchError
-from bench.models.base import MODELS, GenerativeModel, image_shape
+from bench.models.base import MODELS, GenerativeModel, ModelConfig, image_shape
 from bench.models.unet import UNet
 from bench.models.vae import split_batches
 
@@ -88,7 +87,7 @@ def ddim_sample(net: nn.Module, x: torch.Tensor, alpha_bar: torch.Tensor, steps:
     return x
 
 
-class DDPMConfig(StrictModel):
+class DDPMConfig(ModelConfig):
     lr: float = Field(2e-4, gt=0)
     base_channels: int = Field(32, gt=0, description="U-Net channels at full resolution")
     channel_mults: list[int] = Field(
@@ -104,6 +103,7 @@ class DDPM(GenerativeModel):
     Config = DDPMConfig
     family = "diffusion"
     optimizer_phases = ("main",)
+    sampling_nets = ("unet",)  # EMA (`ema:`) averages these
     paper = (
         "Ho et al. 2020, Denoising Diffusion Probabilistic Models (cosine schedule: Nichol & Dhariwal 2021)"
     )

@@ -13,18 +13,17 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
-from bench.models.base import MODELS, GenerativeModel, image_shape, unwrap
+from bench.models.base import MODELS, GenerativeModel, ModelConfig, image_shape, unwrap
 from bench.models.vae import psnr_from_mse, split_batches
 from bench.models.vq import GMMPrior, VAEPrior, VectorQuantizer, perplexity
 
 DOWNSAMPLE = 4  # two stride-2 convs
 
 
-class VQVAEConfig(StrictModel):
+class VQVAEConfig(ModelConfig):
     lr: float = Field(2e-4, gt=0)
     codebook_size: int = Field(128, ge=2, description="K, the number of code vectors (the study: 64/128/256)")
     code_dim: int = Field(16, gt=0, description="size of each code vector")
@@ -65,6 +64,7 @@ class VQVAE(GenerativeModel):
     Config = VQVAEConfig
     family = "vq-vae"
     optimizer_phases = ("main",)
+    sampling_nets = ("quantizer", "decoder")  # EMA (`ema:`) averages these
     paper = "van den Oord et al. 2017, Neural Discrete Representation Learning"
     uses_latent = False
     latent_prior = "learned"  # prior/decode/encode work on flattened code grids, not a Gaussian

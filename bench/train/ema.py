@@ -9,8 +9,9 @@ calls `EMAUpdate.after_step`:
     otherwise:         ema <- ema + (1 - decay) (theta - ema)      (torch._foreach_lerp_)
 
 Both are single foreach kernels on the device over every parameter: no host sync. Buffers (BatchNorm
-running statistics) are copied, not averaged: the averaged weights are used with the trained net's
-statistics, and `model.ema_weights()` copies them once more before it swaps the copies in.
+running statistics) and parameters no optimizer trains (a prior fitted after training) are copied,
+not averaged: the averaged weights are used with the trained net's statistics, and
+`model.ema_weights()` copies them once more before it swaps the copies in.
 
 `add_ema_scores` evaluates the model a second time under its EMA weights and adds every sample score
 as `<name>_ema`, with the raw score's fingerprint plus "+ema" so the leaderboard keeps raw and EMA
@@ -41,8 +42,13 @@ class EMAUpdate:
         self.live_buffers: list[torch.Tensor] = []
         for name in model.sampling_nets:
             live, avg = unwrap(model.nets[name]), unwrap(model.nets[name + EMA_SUFFIX])
-            self.live += [p.detach() for p in live.parameters()]
-            self.avg += list(avg.parameters())
+            for p, a in zip(live.parameters(), avg.parameters(), strict=True):
+                if p.requires_grad:
+                    self.live.append(p.detach())
+                    self.avg.append(a)
+                else:  # not trained by gradients (a prior fitted after training): copied like buffers
+                    self.live_buffers.append(p.detach())
+                    self.avg_buffers.append(a)
             self.live_buffers += list(live.buffers())
             self.avg_buffers += list(avg.buffers())
 
@@ -55,9 +61,9 @@ class EMAUpdate:
         """Called after the optimizer step of `phase` in training step `step` (0-based)."""
         if phase != self.phase:
             return
-        if step < self.start:
+        if self.avg and step < self.start:
             torch._foreach_copy_(self.avg, self.live)
-        else:
+        elif self.avg:
             torch._foreach_lerp_(self.avg, self.live, 1.0 - self.decay)
         if self.avg_buffers:
             torch._foreach_copy_(self.avg_buffers, self.live_buffers)
