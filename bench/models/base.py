@@ -7,11 +7,14 @@ step (a GAN's critic steps, for example) and the loss of each phase, and how to 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
+import copy
+from abc import ABCMeta, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from bench.config import StrictModel
@@ -20,16 +23,46 @@ from bench.datasets.batches import Batch
 from bench.errors import BenchError
 from bench.registry import Registry
 
+EMA_SUFFIX = "_ema"  # the EMA copy of net "G" is the net "G_ema" (so checkpoints carry it)
 
-class GenerativeModel(ABC):
+
+class ModelConfig(StrictModel):
+    """The options every family has; each family's Config inherits them."""
+
+    ema: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="decay of an exponential moving average of the sampling nets (e.g. 0.999); "
+        "None = no EMA. Evaluated as its own scores, `<metric>_ema`",
+    )
+    ema_start: int = Field(
+        0, ge=0, description="step from which the EMA averages; before it the EMA copies the weights"
+    )
+
+
+class _ModelMeta(ABCMeta):
+    """Runs `_after_init` once a family's own __init__ has built every net (the EMA copies need them)."""
+
+    def __call__(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        obj = super().__call__(*args, **kwargs)
+        obj._after_init()
+        return obj
+
+
+class GenerativeModel(metaclass=_ModelMeta):
     """One family of generative model.
 
     nets:       every trainable network by name; the runner prepares (device, DDP) and checkpoints them
                 and puts the prepared ones back, so always call them through `self.nets[...]`.
     optimizers: one optimizer per phase name, built once from the nets' parameters.
-    phases:     the phases of training step `step`, in order; each phase gets a fresh batch, one
-                backward of its "loss" and one step of its optimizer.
+    phases:     the phases of training step `step`, in order; each phase gets a fresh batch (unless
+                `phase_uses_batch(phase)` is False: then `training_step` gets None), one backward of
+                its "loss" and one step of its optimizer.
     training_step: the losses of one phase; "loss" is minimised, other entries are logged.
+    sampling_nets / sampling_phase: the nets `sample` draws with and the phase whose optimizer steps
+                them; with `ema` set in the config each gets an EMA copy "<name>_ema", updated after
+                every step of that phase (bench/train/ema.py), and `ema_weights()` samples with it.
     sample:     n images as float NCHW in [-1, 1].
 
     Optional hooks, each a no-op by default, so the runner never asks which family it holds:
@@ -60,6 +93,8 @@ class GenerativeModel(ABC):
     # The keys of optimizers(), declared so validation can tell single-optimizer families (which
     # DeepSpeed ZeRO can train) from adversarial ones; None = undeclared, treated as not single.
     optimizer_phases: ClassVar[tuple[str, ...] | None] = None
+    sampling_nets: ClassVar[tuple[str, ...]] = ()
+    sampling_phase: ClassVar[str] = "main"
 
     def __init__(self, cfg: StrictModel, info: DatasetInfo, latent_size: int | None) -> None:
         self.cfg, self.info, self.latent_size = cfg, info, latent_size
@@ -71,14 +106,55 @@ class GenerativeModel(ABC):
         """Refuse, at validation time, a dataset or latent size this family cannot train on."""
         return None
 
+    def _after_init(self) -> None:
+        """Adds the EMA copies of the sampling nets (frozen; the EMA update writes them)."""
+        if getattr(self.cfg, "ema", None) is None:
+            return
+        if not self.sampling_nets:
+            raise BenchError(f"{type(self).__name__} declares no sampling nets; it cannot keep an EMA")
+        for name in self.sampling_nets:
+            avg = copy.deepcopy(self.nets[name]).requires_grad_(False)
+            self.nets[name + EMA_SUFFIX] = avg
+
+    @property
+    def has_ema(self) -> bool:
+        return bool(self.sampling_nets) and self.sampling_nets[0] + EMA_SUFFIX in self.nets
+
+    @contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Within the block the sampling nets are their EMA copies (buffers, such as BatchNorm statistics
+        or a translator's sample pool, and parameters no optimizer trains are taken from the trained
+        nets); the trained nets come back after."""
+        if not self.has_ema:
+            raise BenchError(f"{type(self).__name__} keeps no EMA (set `ema` in its config)")
+        live = {name: self.nets[name] for name in self.sampling_nets}
+        with torch.no_grad():
+            for name, net in live.items():
+                avg = unwrap(self.nets[name + EMA_SUFFIX])
+                for avg_b, b in zip(avg.buffers(), unwrap(net).buffers(), strict=True):
+                    avg_b.copy_(b)
+                for avg_p, p in zip(avg.parameters(), unwrap(net).parameters(), strict=True):
+                    if not p.requires_grad:  # fitted after training, not averaged (a VQ-VAE prior)
+                        avg_p.copy_(p)
+        try:
+            for name in self.sampling_nets:
+                self.nets[name] = self.nets[name + EMA_SUFFIX]
+            yield
+        finally:
+            self.nets.update(live)
+
     @abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
 
     def phases(self, step: int) -> Sequence[str]:
         return ("main",)
 
+    def phase_uses_batch(self, phase: str) -> bool:
+        """False: the loop draws no batch for this phase and `training_step` gets None."""
+        return True
+
     @abstractmethod
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]: ...
+    def training_step(self, batch: Batch | None, phase: str) -> dict[str, torch.Tensor]: ...
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor: ...
@@ -113,7 +189,9 @@ class GenerativeModel(ABC):
         return next(next(iter(self.nets.values())).parameters()).device
 
     def num_parameters(self) -> int:
-        return sum(p.numel() for net in self.nets.values() for p in net.parameters())
+        """Trained parameters; EMA copies are not counted."""
+        ema = {name + EMA_SUFFIX for name in self.sampling_nets}
+        return sum(p.numel() for k, net in self.nets.items() if k not in ema for p in net.parameters())
 
     def train(self, mode: bool = True) -> None:
         for net in self.nets.values():

@@ -4,7 +4,8 @@ Encoder: four stride-2 3x3 convs 32-64-128-256 (BatchNorm, LeakyReLU 0.01), line
 latent 128. Decoder: the mirror with transposed convs, a last 3x3 conv and tanh. Sizes follow the
 dataset: 64 -> 4x4, 32 -> 2x2, 28 -> 2x2 (output padding restores the odd 7).
 
-Likelihood: N(x; decoder(z), sigma2 I) on [-1, 1] pixels with sigma2 the data's variance, so the
+Likelihood (default `gaussian`; any of bench/models/likelihoods.py but bernoulli, which needs logits):
+N(x; decoder(z), sigma2 I) on [-1, 1] pixels with sigma2 the data's variance, so the
 reconstruction term is sum (x - x_hat)^2 / (2 sigma2). sigma2 is `model_args.sigma2` when given, else
 the pixel variance of the first training batch, measured inside the first training step (no host
 read) and kept as a buffer of the decoder, so checkpoints and resumed runs use the same value.
@@ -12,28 +13,26 @@ read) and kept as a buffer of the decoder, so checkpoints and resumed runs use t
 
 from __future__ import annotations
 
-import math
-
 import torch
 from pydantic import Field
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo
 from bench.datasets.batches import Batch
 from bench.errors import BenchError
 from bench.models.base import MODELS, unwrap
 from bench.models.conv_blocks import ConvDecoder, ConvEncoder
-from bench.models.losses import gaussian_nll_sum
-from bench.models.vae import VAE
+from bench.models.vae import VAE, VAEConfig
 
 
-class ConvVAEConfig(StrictModel):
-    lr: float = Field(1e-3, gt=0)
+class ConvVAEConfig(VAEConfig):
+    likelihood: str = Field("gaussian", description="decoder likelihood (bench/models/likelihoods.py)")
     widths: list[int] = Field(
         default_factory=lambda: [32, 64, 128, 256], min_length=1, description="conv channels, input side"
     )
     sigma2: float | None = Field(
-        None, gt=0, description="decoder variance on [-1, 1] pixels; None = the training data's variance"
+        None,
+        gt=0,
+        description="gaussian: decoder variance on [-1, 1] pixels; None = the training data's variance",
     )
 
 
@@ -42,7 +41,7 @@ class ConvVAE(VAE):
     Config = ConvVAEConfig
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (conv VAE, Gaussian decoder)"
     default_latent_size = 128
-    log_bin_width = math.log(2 / 256)  # the density is over [-1, 1] pixels
+    decoder_out = "mean"  # tanh: the mean image on [-1, 1]
 
     def __init__(self, cfg: ConvVAEConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
@@ -56,6 +55,7 @@ class ConvVAE(VAE):
 
     @classmethod
     def check(cls, cfg: ConvVAEConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.resolution < 2 ** len(cfg.widths):
             raise BenchError(
                 f"{where}: resolution {info.resolution} is too small for {len(cfg.widths)} stride-2 convs; "
@@ -65,6 +65,9 @@ class ConvVAE(VAE):
     @property
     def sigma2(self) -> torch.Tensor:
         return unwrap(self.nets["decoder"]).sigma2
+
+    def gaussian_sigma2(self) -> torch.Tensor:
+        return self.sigma2
 
     def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
         dec = unwrap(self.nets["decoder"])
@@ -79,12 +82,3 @@ class ConvVAE(VAE):
 
     def decoder_output(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.nets["decoder"](z)
-
-    def recon_loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() - out.float()).pow(2).flatten(1).sum(1) / (2 * self.sigma2)
-
-    def recon_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return gaussian_nll_sum(out, x, self.sigma2)
-
-    def mean_image(self, out: torch.Tensor) -> torch.Tensor:
-        return out.float()

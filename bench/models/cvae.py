@@ -4,10 +4,10 @@ encoder's input and to z, so the decoder draws a chosen class."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from bench.datasets.base import DatasetInfo
 from bench.errors import BenchError
+from bench.models.adversarial import one_hot
 from bench.models.base import MODELS
 from bench.models.fc_vae import FCVAE, FCVAEConfig
 
@@ -22,6 +22,7 @@ class CVAE(FCVAE):
 
     @classmethod
     def check(cls, cfg: FCVAEConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.num_classes < 2:
             raise BenchError(f"{where}: cvae needs class labels; {info.name} has {info.num_classes} classes")
 
@@ -32,7 +33,7 @@ class CVAE(FCVAE):
     def condition(self, y: torch.Tensor | None, like: torch.Tensor) -> list[torch.Tensor]:
         if y is None:
             raise ValueError("cvae needs the labels of its images (y)")
-        return [F.one_hot(y.long(), self.info.num_classes).to(like.dtype)]
+        return [one_hot(y, self.info.num_classes, like.dtype)]
 
     @torch.no_grad()
     def sample_given(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

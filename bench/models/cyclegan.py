@@ -3,12 +3,15 @@
 G (one per direction): strided-conv encoder 64-128-256-512 (BatchNorm, LeakyReLU 0.2) and a mirrored
 transposed-conv decoder (BatchNorm, ReLU, tanh); each up-sampling restores the exact size of the matching
 encoder stage, so any resolution works (28 goes 14-7-3-1 and back). D (one per domain): strided convs
-64-128-256-512 then Linear -> 1000 -> 1. Losses: BCE adversarial, plus `cycle_weight` * L1 cycle loss
+64-128-256-512 then Linear -> 1000 -> 1. Losses: the adversarial game (`loss`, BCE non-saturating
+by default), plus `cycle_weight` * L1 cycle loss
 both ways, plus optionally `identity_weight` * L1(G_AB(b), b) + L1(G_BA(a), a). The paper's pool of
 past fakes is not used: D sees the current fakes.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +21,7 @@ from torch import nn
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
-from bench.models.adversarial import GRAD_NORM_KEY, first_layer_grad_norm
 from bench.models.base import MODELS
-from bench.models.losses import gan_d_loss_bce, gan_g_loss_bce
 from bench.models.translation import Translator, TranslatorConfig
 
 STAGES = (1, 2, 4, 8)  # channel multiples of the width: 64-128-256-512 at width 64
@@ -38,6 +39,13 @@ class CycleGANConfig(TranslatorConfig):
     identity_weight: float = Field(
         0.0, ge=0, description="0 = no identity loss (the paper uses 5 for photos)"
     )
+
+
+class Cycle(NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+    fake_b: torch.Tensor  # G_AB(a)
+    fake_a: torch.Tensor  # G_BA(b)
 
 
 class EncoderDecoder(nn.Module):
@@ -96,6 +104,9 @@ class CycleGAN(Translator):
     paper = "Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks"
     needs_pairing = "unpaired"
     pool_net = "G_AB"
+    optimizer_nets = {"d": ("D_A", "D_B"), "g": ("G_AB", "G_BA")}
+    sampling_nets = ("G_AB", "G_BA")
+    d_loss_scale = 0.5  # halved as in the paper, which slows D relative to G
 
     def __init__(self, cfg: CycleGANConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
@@ -105,62 +116,44 @@ class CycleGAN(Translator):
         for name in ("D_A", "D_B"):
             self.nets[name] = ConvLinearDiscriminator(c, r, cfg.d_width, cfg.d_hidden)
         self._add_pool(cfg, info)
-        self._cache: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
     def check(cls, cfg: CycleGANConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.resolution < MIN_RESOLUTION:
             raise BenchError(
                 f"{where}: resolution {info.resolution} is too small for {len(STAGES)} stride-2 convs; "
                 f"allowed: {MIN_RESOLUTION} or more"
             )
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        betas = tuple(self.cfg.betas)
-
-        def params(*names: str) -> list[nn.Parameter]:
-            return [p for n in names for p in self.nets[n].parameters()]
-
-        return {
-            "d": torch.optim.Adam(params("D_A", "D_B"), lr=self.cfg.lr, betas=betas),
-            "g": torch.optim.Adam(params("G_AB", "G_BA"), lr=self.cfg.lr, betas=betas),
-        }
-
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g")
-
-    def _fakes(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+    def make_fakes(self, batch: Batch | None, n: int) -> Cycle:
+        assert batch is not None
         a, b = batch.x, self._targets(batch, "a batch of domain B (an unpaired dataset)")
-        return a, b, self.nets["G_AB"](a), self.nets["G_BA"](b)
+        return Cycle(a, b, self.nets["G_AB"](a), self.nets["G_BA"](b))
 
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
+    def d_scores(self, batch: Batch, fakes: Cycle) -> list[tuple[torch.Tensor, torch.Tensor]]:
         D_A, D_B = self.nets["D_A"], self.nets["D_B"]
-        if phase == "d":
-            # The translations made here are reused by the G phase (one generator pass per step).
-            self._cache = a, b, fake_b, fake_a = self._fakes(batch)
-            loss_b = gan_d_loss_bce(D_B(b), D_B(fake_b.detach()))
-            loss_a = gan_d_loss_bce(D_A(a), D_A(fake_a.detach()))
-            # Halved as in the paper, which slows D relative to G.
-            return {"loss": 0.5 * (loss_a + loss_b), "d_a": loss_a.detach(), "d_b": loss_b.detach()}
-        norms = {
-            f"{GRAD_NORM_KEY}_A": first_layer_grad_norm(D_A),
-            f"{GRAD_NORM_KEY}_B": first_layer_grad_norm(D_B),
-        }
-        a, b, fake_b, fake_a = self._cache if self._cache is not None else self._fakes(batch)
-        self._cache = None
-        adv = gan_g_loss_bce(D_B(fake_b)) + gan_g_loss_bce(D_A(fake_a))
+        # D_B first, as the recipe's loop (BatchNorm statistics are per net, so the order only fixes
+        # the arithmetic for the record).
+        score_b = (D_B(fakes.b), D_B(fakes.fake_b.detach()))
+        score_a = (D_A(fakes.a), D_A(fakes.fake_a.detach()))
+        return [score_a, score_b]
+
+    def g_scores(self, fakes: Cycle) -> list[torch.Tensor]:
+        return [self.nets["D_B"](fakes.fake_b), self.nets["D_A"](fakes.fake_a)]
+
+    def g_terms(self, fakes: Cycle) -> dict[str, tuple[float, torch.Tensor]]:
+        a, b, fake_b, fake_a = fakes
         cycle = F.l1_loss(self.nets["G_BA"](fake_b).float(), a.float()) + F.l1_loss(
             self.nets["G_AB"](fake_a).float(), b.float()
         )
-        loss = adv + self.cfg.cycle_weight * cycle
-        out = {"adv": adv.detach(), "cycle_l1": cycle.detach(), **norms}
+        terms = {"cycle_l1": (self.cfg.cycle_weight, cycle)}
         if self.cfg.identity_weight > 0:
             identity = F.l1_loss(self.nets["G_AB"](b).float(), b.float()) + F.l1_loss(
                 self.nets["G_BA"](a).float(), a.float()
             )
-            loss = loss + self.cfg.identity_weight * identity
-            out["identity_l1"] = identity.detach()
-        return {"loss": loss, **out}
+            terms["identity_l1"] = (self.cfg.identity_weight, identity)
+        return terms
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:

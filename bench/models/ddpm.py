@@ -14,11 +14,10 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch
 from bench.errors import BenchError
-from bench.models.base import MODELS, GenerativeModel, image_shape
+from bench.models.base import MODELS, GenerativeModel, ModelConfig, image_shape
 from bench.models.unet import UNet
 from bench.models.vae import split_batches
 
@@ -88,7 +87,7 @@ def ddim_sample(net: nn.Module, x: torch.Tensor, alpha_bar: torch.Tensor, steps:
     return x
 
 
-class DDPMConfig(StrictModel):
+class DDPMConfig(ModelConfig):
     lr: float = Field(2e-4, gt=0)
     base_channels: int = Field(32, gt=0, description="U-Net channels at full resolution")
     channel_mults: list[int] = Field(
@@ -104,6 +103,7 @@ class DDPM(GenerativeModel):
     Config = DDPMConfig
     family = "diffusion"
     optimizer_phases = ("main",)
+    sampling_nets = ("unet",)  # EMA (`ema:`) averages these
     paper = (
         "Ho et al. 2020, Denoising Diffusion Probabilistic Models (cosine schedule: Nichol & Dhariwal 2021)"
     )
@@ -114,7 +114,14 @@ class DDPM(GenerativeModel):
         super().__init__(cfg, info, latent_size)
         self.shape = image_shape(info)
         self.alpha_bar = cosine_alpha_bar(cfg.timesteps)
+        self._alpha_bar_device: torch.Tensor | None = None
         self.nets["unet"] = UNet(info.channels, cfg.base_channels, cfg.channel_mults)
+
+    def alpha_bar_on(self, device: torch.device) -> torch.Tensor:
+        """The schedule on `device`, copied there once (not a host-to-device copy every step)."""
+        if self._alpha_bar_device is None or self._alpha_bar_device.device != device:
+            self._alpha_bar_device = self.alpha_bar.to(device)
+        return self._alpha_bar_device
 
     @classmethod
     def check(cls, cfg: DDPMConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
@@ -137,7 +144,7 @@ class DDPM(GenerativeModel):
         x0 = batch.x
         t = torch.randint(self.cfg.timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        ab = self.alpha_bar.to(x0.device)
+        ab = self.alpha_bar_on(x0.device)
         return {"loss": noise_prediction_loss(self.nets["unet"], x0, t, noise, ab)}
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -169,6 +176,6 @@ class DDPM(GenerativeModel):
             g_dev = generator.device
             t = torch.randint(self.cfg.timesteps, (x.shape[0],), generator=generator, device=g_dev).to(device)
             noise = torch.randn(x.shape, generator=generator, device=g_dev).to(device)
-            loss = noise_prediction_loss(self.nets["unet"], x, t, noise, self.alpha_bar.to(device))
+            loss = noise_prediction_loss(self.nets["unet"], x, t, noise, self.alpha_bar_on(device))
             total += loss.double() * x.shape[0]
         return {"denoise_mse": float(total / len(test))}

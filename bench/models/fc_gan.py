@@ -2,7 +2,7 @@
 
 G: noise 96 -> 1024 -> 1024 -> image (ReLU, tanh); D: image -> 256 -> 256 -> 1 (LeakyReLU 0.01). The
 noise is uniform on [-1, 1] and Adam runs at 1e-3 with beta1 0.5, as in the recipe. LSGAN keeps the nets
-and swaps the BCE game for least squares. Sizes follow the dataset (784 is 28x28x1).
+and plays the least-squares game (`loss: ls`). Sizes follow the dataset (784 is 28x28x1).
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from bench.config import StrictModel
-from bench.models.adversarial import lsgan_d_loss, lsgan_g_loss
+from bench.models.adversarial import AdversarialConfig
 from bench.models.base import MODELS
 from bench.models.mlp_gan import MLPGAN
 
 
-class FCGANConfig(StrictModel):
+class FCGANConfig(AdversarialConfig):
     lr: float = Field(1e-3, gt=0)
-    betas: list[float] = Field(default_factory=lambda: [0.5, 0.999], min_length=2, max_length=2)
+
+
+class LSGANConfig(FCGANConfig):
+    loss: str = Field("ls", description="the game (bench/models/adversarial.py); ls = least squares")
 
 
 @MODELS.register("fc_gan")
@@ -36,12 +38,5 @@ class FCGAN(MLPGAN):
 
 @MODELS.register("lsgan")
 class LSGAN(FCGAN):
+    Config = LSGANConfig
     paper = "Mao et al. 2017, Least Squares Generative Adversarial Networks"
-
-    @staticmethod
-    def d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-        return lsgan_d_loss(real_scores, fake_scores)
-
-    @staticmethod
-    def g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-        return lsgan_g_loss(fake_scores)

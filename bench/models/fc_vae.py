@@ -5,17 +5,15 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo
 from bench.models.base import MODELS
 from bench.models.nets import mlp
-from bench.models.vae import VAE
+from bench.models.vae import VAE, VAEConfig
 
 LAYERS = 3  # hidden Linear+ReLU layers on each side, as the recipe fixes
 
 
-class FCVAEConfig(StrictModel):
-    lr: float = Field(1e-3, gt=0)
+class FCVAEConfig(VAEConfig):
     hidden: int = Field(400, gt=0, description="H: the width of every hidden layer")
 
 

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
-from pydantic import Field
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo
 from bench.datasets.batches import Batch
-from bench.models.adversarial import GRAD_NORM_KEY, first_layer_grad_norm
-from bench.models.base import MODELS, GenerativeModel, image_shape
-from bench.models.losses import gan_d_loss_bce, gan_g_loss_bce
+from bench.models.adversarial import AdversarialConfig, AdversarialModel
+from bench.models.base import MODELS, image_shape
 from bench.models.nets import mlp
 
 
-class MLPGANConfig(StrictModel):
-    lr: float = Field(2e-4, gt=0)
-    betas: list[float] = Field(default_factory=lambda: [0.5, 0.999], min_length=2, max_length=2)
+class MLPGANConfig(AdversarialConfig):
+    pass
+
+
+class Fakes(NamedTuple):
+    images: torch.Tensor  # G's flat output, (n, C*H*W)
 
 
 @MODELS.register("mlp_gan")
-class MLPGAN(GenerativeModel):
+class MLPGAN(AdversarialModel):
     Config = MLPGANConfig
-    family = "gan"
-    optimizer_phases = ("d", "g")
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     default_latent_size = 64
     # Hidden widths and the LeakyReLU slope after each (0 = ReLU); subclasses swap in their recipe.
@@ -45,7 +44,6 @@ class MLPGAN(GenerativeModel):
         # D ends in a logit; the recipe's sigmoid is applied inside the BCE loss (same function,
         # numerically stable, and allowed under autocast).
         self.nets["D"] = mlp([d, *self.d_hidden, 1], [*self.d_slopes, None])
-        self._fake: torch.Tensor | None = None
 
     def noise(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
         """G's input noise: standard normal here; subclasses may draw from another distribution."""
@@ -54,39 +52,18 @@ class MLPGAN(GenerativeModel):
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.noise(n, generator.device, generator).to(self.device)
 
-    @staticmethod
-    def d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-        return gan_d_loss_bce(real_scores, fake_scores)
+    def make_fakes(self, batch: Batch | None, n: int) -> Fakes:
+        return Fakes(self.nets["G"](self.noise(n, self._device)))
 
-    @staticmethod
-    def g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-        return gan_g_loss_bce(fake_scores)
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        betas = tuple(self.cfg.betas)
-        return {
-            "d": torch.optim.Adam(self.nets["D"].parameters(), lr=self.cfg.lr, betas=betas),
-            "g": torch.optim.Adam(self.nets["G"].parameters(), lr=self.cfg.lr, betas=betas),
-        }
-
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g")
-
-    def _generate(self, n: int, device: torch.device) -> torch.Tensor:
-        return self.nets["G"](self.noise(n, device))
-
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
+    def d_scores(self, batch: Batch, fakes: Fakes) -> list[tuple[torch.Tensor, torch.Tensor]]:
         D = self.nets["D"]
-        if phase == "d":
-            # The fakes made here are reused by the following "g" phase, as in the reference DCGAN
-            # loop: one generator forward per step instead of two.
-            self._fake = self._generate(len(batch), batch.x.device)
-            loss = self.d_loss(D(batch.x.flatten(1)), D(self._fake.detach()))
-            return {"loss": loss}
-        grad_norm = first_layer_grad_norm(D)  # the D loss's gradient, before this phase's backward
-        fake = self._fake if self._fake is not None else self._generate(len(batch), batch.x.device)
-        self._fake = None
-        return {"loss": self.g_loss(D(fake)), GRAD_NORM_KEY: grad_norm}
+        return [(D(batch.x.flatten(1)), D(fakes.images.detach()))]
+
+    def g_scores(self, fakes: Fakes) -> list[torch.Tensor]:
+        return [self.nets["D"](fakes.images)]
+
+    def d_inputs(self, batch: Batch, fakes: Fakes):
+        return self.nets["D"], batch.x.flatten(1), fakes.images.detach()
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -7,16 +7,13 @@ import math
 import torch
 from pydantic import Field
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo
 from bench.models.base import MODELS
-from bench.models.losses import gaussian_nll_sum
 from bench.models.nets import mlp
-from bench.models.vae import VAE
+from bench.models.vae import VAE, VAEConfig
 
 
-class MLPVAEConfig(StrictModel):
-    lr: float = Field(1e-3, gt=0)
+class MLPVAEConfig(VAEConfig):
     hidden: list[int] = Field(default_factory=lambda: [512, 256], min_length=1)
 
 
@@ -44,17 +41,15 @@ class MLPVAE(VAE):
         return self.nets["decoder"](z)
 
 
+class MLPVAEMSEConfig(MLPVAEConfig):
+    likelihood: str = Field("gaussian", description="decoder likelihood (bench/models/likelihoods.py)")
+
+
 @MODELS.register("mlp_vae_mse")
 class MLPVAEMSE(MLPVAE):
-    """The same nets with a squared-error reconstruction: sum of (sigmoid(logits) - x)^2 over [0, 1]
-    pixels, plus KL. That is a Gaussian likelihood with variance 1/2 on [0, 1] pixels, up to the
-    constant D/2 log(pi), which the ELBO in the test metrics puts back."""
+    """`mlp_vae` with `likelihood: gaussian`: sum of (sigmoid(logits) - x)^2 over [0, 1] pixels plus KL.
+    That is a Gaussian likelihood with variance 1/2 on [0, 1] pixels, up to the constant D/2 log(pi),
+    which the ELBO in the test metrics puts back."""
 
+    Config = MLPVAEMSEConfig
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (Gaussian decoder, MSE + KL)"
-    log_bin_width = math.log(1 / 256)  # the density is over [0, 1] pixels
-
-    def recon_loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return (torch.sigmoid(out.float()) - (x.flatten(1).float() + 1) / 2).pow(2).sum(1)
-
-    def recon_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return gaussian_nll_sum(torch.sigmoid(out.float()), (x.flatten(1) + 1) / 2, 0.5)

@@ -3,10 +3,13 @@
 G is a U-Net: strided 4x4 convs halve the size down to 1x1 (channels width, 2w, 4w, 8w, then 8w), and
 transposed convs come back up, each joined to the encoder stage of the same size; dropout 0.5 on the
 three innermost up-samplings, as in the paper. D is a PatchGAN: it judges (input, image) pairs patch by
-patch (70x70 at the paper's 256x256 with d_layers 3). Loss: BCE adversarial + `l1_weight` (100) * L1.
+patch (70x70 at the paper's 256x256 with d_layers 3). Loss: the adversarial
+game (`loss`, BCE non-saturating by default) + `l1_weight` (100) * L1.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +21,20 @@ from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
 from bench.eval.paired import WINDOW as SSIM_WINDOW
 from bench.eval.paired import psnr, ssim
-from bench.models.adversarial import GRAD_NORM_KEY, first_layer_grad_norm
 from bench.models.base import MODELS
 from bench.models.cyclegan import conv_out
-from bench.models.losses import gan_d_loss_bce, gan_g_loss_bce
 from bench.models.translation import Translator, TranslatorConfig
 
 
 class Pix2PixConfig(TranslatorConfig):
     l1_weight: float = Field(100.0, ge=0)
     d_layers: int = Field(3, gt=0, description="strided convs of the PatchGAN (3 = the paper's 70x70)")
+
+
+class Translation(NamedTuple):
+    source: torch.Tensor
+    target: torch.Tensor
+    fake: torch.Tensor
 
 
 class UNet(nn.Module):
@@ -110,16 +117,17 @@ class Pix2Pix(Translator):
     Config = Pix2PixConfig
     paper = "Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks"
     needs_pairing = "paired"
+    d_loss_scale = 0.5  # halved as in the paper, which slows D relative to G
 
     def __init__(self, cfg: Pix2PixConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
         self.nets["G"] = UNet(info.channels, info.resolution, cfg.g_width)
         self.nets["D"] = PatchGAN(info.channels, cfg.d_width, cfg.d_layers)
         self._add_pool(cfg, info)
-        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def check(cls, cfg: Pix2PixConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        super().check(cfg, info, latent_size, where)
         if info.resolution < SSIM_WINDOW:
             raise BenchError(
                 f"{where}: resolution {info.resolution} is smaller than SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} "
@@ -131,39 +139,20 @@ class Pix2Pix(Translator):
                 f"{info.resolution}; use fewer"
             )
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        betas = tuple(self.cfg.betas)
-        return {
-            "d": torch.optim.Adam(self.nets["D"].parameters(), lr=self.cfg.lr, betas=betas),
-            "g": torch.optim.Adam(self.nets["G"].parameters(), lr=self.cfg.lr, betas=betas),
-        }
+    def make_fakes(self, batch: Batch | None, n: int) -> Translation:
+        assert batch is not None
+        x = batch.x
+        return Translation(x, self._targets(batch, "paired targets"), self.nets["G"](x))
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g")
-
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
+    def d_scores(self, batch: Batch, fakes: Translation) -> list[tuple[torch.Tensor, torch.Tensor]]:
         D = self.nets["D"]
-        if phase == "d":
-            x, y = batch.x, self._targets(batch, "paired targets")
-            fake = self.nets["G"](x)
-            self._cache = (x, y, fake)
-            # Halved as in the paper, which slows D relative to G.
-            return {"loss": 0.5 * gan_d_loss_bce(D(x, y), D(x, fake.detach()))}
-        grad_norm = first_layer_grad_norm(D)
-        if self._cache is not None:
-            x, y, fake = self._cache
-        else:
-            x, y = batch.x, self._targets(batch, "paired targets")
-            fake = self.nets["G"](x)
-        self._cache = None
-        adv = gan_g_loss_bce(D(x, fake))
-        l1 = F.l1_loss(fake.float(), y.float())
-        return {
-            "loss": adv + self.cfg.l1_weight * l1,
-            "adv": adv.detach(),
-            "l1": l1.detach(),
-            GRAD_NORM_KEY: grad_norm,
-        }
+        return [(D(fakes.source, fakes.target), D(fakes.source, fakes.fake.detach()))]
+
+    def g_scores(self, fakes: Translation) -> list[torch.Tensor]:
+        return [self.nets["D"](fakes.source, fakes.fake)]
+
+    def g_terms(self, fakes: Translation) -> dict[str, tuple[float, torch.Tensor]]:
+        return {"l1": (self.cfg.l1_weight, F.l1_loss(fakes.fake.float(), fakes.target.float()))}
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:

@@ -8,16 +8,16 @@ not; G learns to make its images score as alike to real ones. The generator is D
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from pydantic import Field
 from torch import nn
 
 from bench.datasets.base import DatasetInfo
 from bench.datasets.batches import Batch
-from bench.models.adversarial import GRAD_NORM_KEY, first_layer_grad_norm
 from bench.models.base import MODELS
 from bench.models.dcgan import DCGANConfig, _ConvGAN
-from bench.models.losses import gan_d_loss_bce, gan_g_loss_bce
 from bench.models.nets import DCGANDiscriminator
 
 
@@ -37,36 +37,30 @@ class SiameseDiscriminator(nn.Module):
         return self.head((self.embed(a) - self.embed(b)).abs()).view(a.shape[0])
 
 
+class Pair(NamedTuple):
+    anchor: torch.Tensor  # the real images the fakes are compared with
+    images: torch.Tensor
+
+
 @MODELS.register("siamese_gan")
 class SiameseGAN(_ConvGAN):
     Config = SiameseGANConfig
     paper = "Goodfellow et al. 2014 GAN with a Siamese discriminator (Koch et al. 2015, Siamese Networks)"
+    supports_penalty = False  # D scores pairs, not images
+    fakes_need_batch = True  # fresh fakes are compared with a real batch
 
     def __init__(self, cfg: SiameseGANConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
         self.nets["D"] = SiameseDiscriminator(info.channels, info.resolution, cfg.d_width, cfg.embed_dim)
-        self._pair: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g")
+    def make_fakes(self, batch: Batch | None, n: int) -> Pair:
+        assert batch is not None
+        return Pair(batch.x, self.nets["G"](torch.randn(n, self.latent_size, device=self._device)))
 
-    def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
+    def d_scores(self, batch: Batch, fakes: Pair) -> list[tuple[torch.Tensor, torch.Tensor]]:
         D = self.nets["D"]
-        if phase == "d":
-            fake = self._generate(len(batch), batch.x.device, None)
-            self._pair = (batch.x, fake)
-            # Real pairs: each image with its neighbour in the (shuffled) batch.
-            same = D(batch.x, batch.x.roll(1, dims=0))
-            differ = D(batch.x, fake.detach())
-            return {
-                "loss": gan_d_loss_bce(same, differ),
-                "d_same_real": torch.sigmoid(same.detach().float()).mean(),
-                "d_same_fake": torch.sigmoid(differ.detach().float()).mean(),
-            }
-        grad_norm = first_layer_grad_norm(D)
-        if self._pair is not None:
-            anchor, fake = self._pair
-        else:
-            anchor, fake = batch.x, self._generate(len(batch), batch.x.device, None)
-        self._pair = None
-        return {"loss": gan_g_loss_bce(D(anchor, fake)), GRAD_NORM_KEY: grad_norm}
+        # Real pairs: each image with its neighbour in the (shuffled) batch.
+        return [(D(batch.x, batch.x.roll(1, dims=0)), D(batch.x, fakes.images.detach()))]
+
+    def g_scores(self, fakes: Pair) -> list[torch.Tensor]:
+        return [self.nets["D"](fakes.anchor, fakes.images)]

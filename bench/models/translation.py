@@ -14,18 +14,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
-from bench.models.base import GenerativeModel, image_shape
+from bench.models.adversarial import AdversarialConfig, AdversarialModel
+from bench.models.base import image_shape
 
 DIRECTIONS = ("AB", "BA")
 
 
-class TranslatorConfig(StrictModel):
-    lr: float = Field(2e-4, gt=0)
-    betas: list[float] = Field(default_factory=lambda: [0.5, 0.999], min_length=2, max_length=2)
+class TranslatorConfig(AdversarialConfig):
     g_width: int = Field(64, gt=0, description="generator channels after its first conv")
     d_width: int = Field(64, gt=0, description="discriminator channels after its first conv")
     sample_pool: int = Field(
@@ -33,10 +31,11 @@ class TranslatorConfig(StrictModel):
     )
 
 
-class Translator(GenerativeModel):
+class Translator(AdversarialModel):
     family = "image-to-image"
-    optimizer_phases = ("d", "g")
     uses_latent = False
+    supports_penalty = False  # the discriminators score (input, image) pairs or use BatchNorm
+    fakes_need_batch = True  # fakes are translations of a real batch
     pool_net = "G"  # the net that holds the pool buffer
 
     def _add_pool(self, cfg: TranslatorConfig, info: DatasetInfo) -> None:

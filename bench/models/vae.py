@@ -1,10 +1,11 @@
-"""What every VAE family shares: the ELBO training step, Gaussian prior, latent hooks and test metrics.
+"""What every VAE family shares: the (beta-)ELBO training step, Gaussian prior, latent hooks, test metrics.
 
-A family says how it maps images to a diagonal Gaussian posterior (`posterior`), latent codes to its
-decoder's raw output (`decoder_output`), and how that output scores an image (`recon_loss`, the
-training term; `recon_nll`, the full negative log-likelihood; `mean_image`). Everything else lives here
-once, so MLP, fully connected, conditional and convolutional VAEs differ only in their nets and
-likelihood.
+A family says how it maps images to a diagonal Gaussian posterior (`posterior`) and latent codes to its
+decoder's raw output (`decoder_output`, logits or a mean image: `decoder_out`). How that output scores
+an image is the config's `likelihood` (bench/models/likelihoods.py), and the KL term's weight is
+`kl_weight` (beta; Higgins et al. 2017), so `{mlp_vae: {kl_weight: 4}}` or `{mlp_vae: {likelihood:
+discretized_logistic}}` are grid lines. Everything else lives here once, so MLP, fully connected,
+conditional and convolutional VAEs differ only in their nets.
 """
 
 from __future__ import annotations
@@ -15,12 +16,38 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, field_validator
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
-from bench.models.base import GenerativeModel, image_shape
-from bench.models.losses import bce_with_logits_sum, bits_per_dim, gaussian_kl, reparameterize
+from bench.errors import BenchError
+from bench.models.base import GenerativeModel, ModelConfig, image_shape
+from bench.models.likelihoods import LIKELIHOODS, LogScale
+from bench.models.losses import bits_per_dim, gaussian_kl, reparameterize
+
+DEFAULT_SIGMA2_01 = 0.5  # gaussian on [0, 1] pixels: sum of squares + KL is this NLL minus a constant
+
+
+class VAEConfig(ModelConfig):
+    lr: float = Field(1e-3, gt=0)
+    kl_weight: float = Field(1.0, ge=0, description="beta: weight of the KL term in training (1 = the ELBO)")
+    likelihood: str = Field(
+        "bernoulli",
+        description="decoder likelihood: bernoulli | gaussian | discretized_gaussian | discretized_logistic",
+    )
+    sigma2: float | None = Field(
+        None,
+        gt=0,
+        description="gaussian: the fixed variance, on [0, 1] pixels for logit decoders (None = 1/2), on "
+        "[-1, 1] for conv_vae (None = the first training batch's pixel variance)",
+    )
+
+    @field_validator("likelihood")
+    @classmethod
+    def _known_likelihood(cls, v: str) -> str:
+        if v not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {v!r}; allowed: {', '.join(LIKELIHOODS.names())}")
+        return v
 
 
 def split_batches(
@@ -41,17 +68,35 @@ def psnr_from_mse(mse01: torch.Tensor) -> torch.Tensor:
 class VAE(GenerativeModel):
     """Base of the VAE families: ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)), one sample of z."""
 
+    Config: ClassVar[type[VAEConfig]] = VAEConfig
     family = "vae"
     optimizer_phases = ("main",)
+    sampling_nets = ("decoder",)
     latent_prior: ClassVar[str] = "gaussian"  # the analyses interpolate by slerp in a Gaussian prior
-    # log of an 8-bit pixel's bin width in the scale the likelihood's density is over; 0 for Bernoulli
-    # likelihoods, which already give probabilities (see losses.bits_per_dim).
-    log_bin_width: ClassVar[float] = 0.0
+    decoder_out: ClassVar[str] = "logits"  # "logits" (mean = sigmoid, [0, 1]) or "mean" (on [-1, 1])
 
-    def __init__(self, cfg: StrictModel, info: DatasetInfo, latent_size: int | None) -> None:
+    def __init__(self, cfg: VAEConfig, info: DatasetInfo, latent_size: int | None) -> None:
         super().__init__(cfg, info, latent_size)
         assert latent_size is not None
         self.shape = image_shape(info)
+        self.likelihood = LIKELIHOODS.get(cfg.likelihood)(self)
+
+    @classmethod
+    def check(cls, cfg: VAEConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:
+        if LIKELIHOODS.get(cfg.likelihood).needs_logits and cls.decoder_out != "logits":
+            raise BenchError(
+                f"{where}.likelihood: {cfg.likelihood} needs a decoder giving logits; this one gives its "
+                f"mean image (allowed: {', '.join(n for n, c in LIKELIHOODS.items() if not c.needs_logits)})"
+            )
+
+    def _after_init(self) -> None:
+        if self.likelihood.learned_scale:  # after the family's nets, so their order is unchanged
+            self.nets["likelihood"] = LogScale(self.info.channels)
+        super()._after_init()
+
+    def gaussian_sigma2(self) -> float | torch.Tensor:
+        """The gaussian likelihood's variance on the decoder's pixel scale."""
+        return DEFAULT_SIGMA2_01 if self.cfg.sigma2 is None else self.cfg.sigma2
 
     # --- what a family defines -------------------------------------------------------------------
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,16 +108,16 @@ class VAE(GenerativeModel):
         raise NotImplementedError
 
     def recon_loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction term minimised in training, per image (B,). Default: Bernoulli NLL."""
-        return bce_with_logits_sum(out, (x.flatten(1) + 1) / 2)
+        """The reconstruction term minimised in training, per image (B,): the likelihood's."""
+        return self.likelihood.loss(out, x)
 
     def recon_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x|z) in nats per image (B,): the training term plus any constant it drops."""
-        return self.recon_loss(out, x)
+        return self.likelihood.nll(out, x)
 
     def mean_image(self, out: torch.Tensor) -> torch.Tensor:
-        """The decoder's mean image, (B, C, H, W) in [-1, 1]. Default: sigmoid of logits."""
-        return (torch.sigmoid(out.float()) * 2 - 1).view(out.shape[0], *self.shape)
+        """The decoder's mean image, (B, C, H, W) in [-1, 1]."""
+        return self.likelihood.mean(out).view(out.shape[0], *self.shape)
 
     # --- shared machinery ------------------------------------------------------------------------
     @property
@@ -88,7 +133,8 @@ class VAE(GenerativeModel):
         out = self.decoder_output(reparameterize(mu, logvar), batch.y)
         recon = self.recon_loss(out, batch.x).mean()
         kl = gaussian_kl(mu, logvar).mean()
-        return {"loss": recon + kl, "recon": recon, "kl": kl}
+        loss = recon + kl if self.cfg.kl_weight == 1.0 else recon + self.cfg.kl_weight * kl
+        return {"loss": loss, "recon": recon, "kl": kl}
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, self.latent_size, generator=generator, device=generator.device)
@@ -120,10 +166,11 @@ class VAE(GenerativeModel):
                    the posterior mean;
         recon_bce  binary cross-entropy per pixel (nats) of that reconstruction read as Bernoulli means;
         psnr       10 log10(1 / recon_mse) in dB (from the split's mean squared error);
-        elbo       the evidence lower bound in nats per image, one posterior sample of z per image
-                   drawn from `generator` (the family's own likelihood: Bernoulli or Gaussian);
-        bpd        -elbo in bits per pixel dimension; Gaussian densities are turned into probabilities
-                   of the 8-bit pixel bins (see losses.bits_per_dim), so it bounds the data's bpd.
+        elbo       the evidence lower bound in nats per image (KL weight 1 whatever `kl_weight`), one
+                   posterior sample of z per image drawn from `generator`, under the config's likelihood;
+        bpd        only for likelihoods over the 256 levels (the discretised ones): -elbo in bits per
+                   dimension, an upper bound on the data's bpd. Bernoulli (gray levels are not binary)
+                   and Gaussian (a density) give none: their ELBO is in nats under its own name.
         """
         device = self.device
         sums = torch.zeros(3, dtype=torch.float64, device=device)  # squared error, BCE, ELBO
@@ -138,11 +185,7 @@ class VAE(GenerativeModel):
             sums += torch.stack([(r01 - x01).pow(2).sum(), bce, elbo.sum()]).double()
         n = len(test)
         sq, bce, elbo = (sums / torch.tensor([n * self.dims, n * self.dims, n], device=device)).float()
-        out = {
-            "recon_mse": sq,
-            "recon_bce": bce,
-            "psnr": psnr_from_mse(sq),
-            "elbo": elbo,
-            "bpd": bits_per_dim(-elbo, self.dims, self.log_bin_width),
-        }
+        out = {"recon_mse": sq, "recon_bce": bce, "psnr": psnr_from_mse(sq), "elbo": elbo}
+        if self.likelihood.discrete:
+            out["bpd"] = bits_per_dim(-elbo, self.dims)
         return {k: float(v) for k, v in out.items()}

@@ -13,18 +13,25 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
-from bench.models.base import MODELS, GenerativeModel, image_shape, unwrap
+from bench.models.base import MODELS, GenerativeModel, ModelConfig, image_shape, unwrap
 from bench.models.vae import psnr_from_mse, split_batches
 from bench.models.vq import GMMPrior, VAEPrior, VectorQuantizer, perplexity
 
 DOWNSAMPLE = 4  # two stride-2 convs
 
 
-class VQVAEConfig(StrictModel):
+def code_counts(idx: torch.Tensor, k: int) -> torch.Tensor:
+    """How often each of the k codes is used in `idx`, (k,) int64. A scatter-add into a fixed-size
+    tensor: torch.bincount reads max(idx) back to the host to size its output (a device sync) even
+    with `minlength`."""
+    flat = idx.flatten().long()
+    return torch.zeros(k, dtype=torch.int64, device=idx.device).scatter_add_(0, flat, torch.ones_like(flat))
+
+
+class VQVAEConfig(ModelConfig):
     lr: float = Field(2e-4, gt=0)
     codebook_size: int = Field(128, ge=2, description="K, the number of code vectors (the study: 64/128/256)")
     code_dim: int = Field(16, gt=0, description="size of each code vector")
@@ -65,6 +72,7 @@ class VQVAE(GenerativeModel):
     Config = VQVAEConfig
     family = "vq-vae"
     optimizer_phases = ("main",)
+    sampling_nets = ("quantizer", "decoder")  # EMA (`ema:`) averages these
     paper = "van den Oord et al. 2017, Neural Discrete Representation Learning"
     uses_latent = False
     latent_prior = "learned"  # prior/decode/encode work on flattened code grids, not a Gaussian
@@ -104,7 +112,7 @@ class VQVAE(GenerativeModel):
         z_q, codebook, commitment, idx = self.nets["quantizer"](self.nets["encoder"](batch.x))
         logits = self.nets["decoder"](z_q)
         recon = F.binary_cross_entropy_with_logits(logits.float(), (batch.x.float() + 1) / 2)
-        counts = torch.bincount(idx.flatten(), minlength=self.cfg.codebook_size)
+        counts = code_counts(idx, self.cfg.codebook_size)
         return {
             "loss": recon + codebook + self.cfg.beta * commitment,
             "recon": recon,

@@ -323,6 +323,9 @@ def train_and_evaluate(
         progress("eval", 0, 1)
     t_eval = time.perf_counter()
     metrics, protocol = evaluation.final(model)  # every process generates its share of the samples
+    from bench.train.ema import add_ema_scores  # EMA families: the same scores again, as <name>_ema
+
+    add_ema_scores(evaluation, model, metrics, protocol)
     if not main:
         return result
     model.train(False)

@@ -1,7 +1,9 @@
 """Checkpoints that hold everything needed to continue a cell exactly where it stopped.
 
 Nets, optimizers, the step, the data stream's position and the RNG state of every library, stored
-with plain tensors and Python scalars only, so they load with `torch.load(weights_only=True)`.
+with plain tensors and Python scalars only, so they load with `torch.load(weights_only=True)`. The EMA
+copies of a family's sampling nets are nets of their own ("G_ema", see bench/train/ema.py), so they
+are saved and restored with the others and a resumed run continues the average bitwise.
 
 A cell trained by several processes also writes one shard per process beside the checkpoint: that
 process's RNG states (each draws its own noise) and its part of sharded optimizer state (DeepSpeed

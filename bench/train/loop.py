@@ -1,7 +1,9 @@
 """THE training loop. Every family trains through `fit`; families differ only through their contract.
 
-Per step: for each phase the model names, take a fresh batch, compute the phase's losses under
-autocast, clear that phase's gradients, backward its "loss", step its optimizer. Nothing here reads a
+Per step: for each phase the model names, take a fresh batch (only for phases that use one:
+`model.phase_uses_batch`, so the recorded epochs count batches really trained on), compute the phase's
+losses under autocast, clear that phase's gradients, backward its "loss", step its optimizer, and
+update the EMA of the sampling nets after their phase (bench/train/ema.py). Nothing here reads a
 value back to the host except `StepLog.flush`, every `log_every` steps. `stop(step, flushed)` is asked
 after every step (a Python flag; with several processes an all-reduce on flush steps only).
 """
@@ -15,6 +17,7 @@ from accelerate import Accelerator
 
 from bench.datasets.batches import BatchStream
 from bench.models.base import GenerativeModel
+from bench.train.ema import EMAUpdate
 from bench.train.steplog import StepLog
 
 
@@ -39,9 +42,10 @@ def fit(
     """
     backward = backward or (lambda phase, loss: accelerator.backward(loss))
     model.train(True)
+    ema = EMAUpdate.of(model)
     for step in range(start_step, total_steps):
         for phase in model.phases(step):
-            batch = stream.next()
+            batch = stream.next() if model.phase_uses_batch(phase) else None
             with accelerator.autocast():
                 out = model.training_step(batch, phase)
             opt = optimizers[phase]
@@ -50,6 +54,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             backward(phase, out["loss"])
             opt.step()
+            if ema is not None:
+                ema.after_step(phase, step)
             log.add(phase, out)
         log.end_step(step)
         if on_step is not None:
