@@ -134,8 +134,14 @@ class EvalConfig(StrictModel):
         return value
 
 
+# Settings that do not change a cell's trained weights. They are kept out of its id, so changing them
+# re-uses the trained cell: evaluation settings are recorded per score (its protocol) instead, and a
+# finished cell asked for other evaluation settings is evaluated again from its final checkpoint.
+NOT_TRAINING = {"eval": None, "train": ("log_every", "checkpoint_every")}
+
+
 class CellConfig(StrictModel):
-    """The resolved configuration of one grid cell; its hash is the cell's identity."""
+    """The resolved configuration of one grid cell; the hash of its training part is the cell's id."""
 
     model: str
     model_args: dict[str, Any]
@@ -146,16 +152,27 @@ class CellConfig(StrictModel):
     train: TrainConfig
     eval: EvalConfig
 
+    def training_identity(self) -> dict[str, Any]:
+        """Everything that determines the trained weights (NOT_TRAINING left out)."""
+        dump = self.model_dump(mode="json")
+        for section, keys in NOT_TRAINING.items():
+            if keys is None:
+                dump.pop(section)
+            else:
+                for key in keys:
+                    dump[section].pop(key)
+        return dump
+
     @property
     def cell_id(self) -> str:
-        digest = hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(canonical_json(self.training_identity()).encode()).hexdigest()[:8]
         z = f"_z{self.latent_size}" if self.latent_size is not None else ""
         return f"{self.model}_{self.dataset}{z}_s{self.seed}_{digest}"
 
     @property
     def group_id(self) -> str:
         """Cells that differ only by seed share it: the unit the leaderboard aggregates over."""
-        dump = self.model_dump(mode="json")
+        dump = self.training_identity()
         dump.pop("seed")
         return hashlib.sha256(canonical_json(dump).encode()).hexdigest()[:8]
 
@@ -234,9 +251,7 @@ class SlurmConfig(StrictModel):
     partition: str | None = Field(None, pattern=SLURM_TOKEN, description="partition")
     account: str | None = Field(None, pattern=SLURM_TOKEN, description="account to charge")
     qos: str | None = Field(None, pattern=SLURM_TOKEN, description="quality of service")
-    time: str = Field(
-        "04:00:00", pattern=SLURM_TIME, description="time limit per cell, [D-]HH:MM:SS"
-    )
+    time: str = Field("04:00:00", pattern=SLURM_TIME, description="time limit per cell, [D-]HH:MM:SS")
     mem: str | None = Field(None, pattern=SLURM_MEM, description="memory per node, e.g. 32G")
     cpus_per_process: PositiveInt = Field(
         4, description="CPUs per process", json_schema_extra={"flag": "--cpus"}

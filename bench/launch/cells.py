@@ -4,23 +4,78 @@ and the record of a cell whose process died without writing its result."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bench.config import CellConfig
+from bench.errors import BenchError
 from bench.grid import Grid
+from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus
 from bench.results.cell_lock import now_iso
 from bench.results.identity import cell_identity
 
 
-def materialize(grid: Grid, out: Path) -> list[Path]:
-    """Create out/<cell_id>/config.json for every cell (existing ones are left as they are)."""
-    dirs = []
+def materialize(grid: Grid, out: Path, say: Callable[[str], None] | None = None) -> list[Path]:
+    """Create out/<cell_id>/config.json for every cell. A folder of the same training configuration under
+    an older id is renamed to the cell's id first; a finished cell asked for other evaluation settings
+    gets its result archived so that it is evaluated again, never retrained (CellDir.write_config)."""
+    migrate_folders(grid, out, say)
+    dirs, reevaluate = [], 0
     for cfg in grid.cells:
         cell = CellDir(out / cfg.cell_id)
-        cell.write_config(cfg)
+        reevaluate += cell.write_config(cfg) == "reevaluate"
         dirs.append(cell.path)
+    if reevaluate and say is not None:
+        say(
+            f"{reevaluate} finished cell(s): new evaluation settings, evaluated again (not retrained)"
+        )
     return dirs
+
+
+def migrate_folders(grid: Grid, out: Path, say: Callable[[str], None] | None = None) -> list[Path]:
+    """Rename cell folders written under an older id (another id scheme, or model arguments added since
+    with their defaults) to the id their configuration has now, so that finished work is found again.
+    A folder whose lock a live process holds is left alone."""
+    wanted = {c.cell_id for c in grid.cells if not (out / c.cell_id).exists()}
+    if not wanted or not out.is_dir():
+        return []
+    moved = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name not in wanted):
+        cfg = _current_config(folder)
+        if cfg is None or cfg.cell_id not in wanted or cfg.cell_id == folder.name:
+            continue
+        if CellDir(folder).lock_holder() is not None:
+            continue
+        target = out / cfg.cell_id
+        folder.rename(target)
+        wanted.discard(cfg.cell_id)
+        moved.append(target)
+        if say is not None:
+            say(
+                f"{folder.name}: renamed to {target.name} (same training configuration, id from this version)"
+            )
+    return moved
+
+
+def _current_config(folder: Path) -> CellConfig | None:
+    """The folder's config as this version resolves it (new arguments at their defaults), or None."""
+    from bench.datasets import DATASETS
+    from bench.models import MODELS
+
+    raw = store.read_json(folder / store.CONFIG)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        cfg = CellConfig.model_validate(raw)
+        family, source = MODELS.get(cfg.model), DATASETS.get(cfg.dataset)
+        model_args = family.Config.model_validate(cfg.model_args).model_dump(mode="json")
+        dataset_args = source.Args.model_validate(cfg.dataset_args).model_dump(mode="json")
+    except (ValidationError, BenchError):
+        return None
+    return cfg.model_copy(update={"model_args": model_args, "dataset_args": dataset_args})
 
 
 def archive_failed(cell_dir: Path) -> None:

@@ -132,7 +132,7 @@ def run_local(
     process; with GPUs, running cell k gets GPU k mod (number of GPUs), so more jobs than GPUs puts
     several small cells on one GPU. Cells of several processes then run one at a time on all GPUs.
     A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
-    dirs = materialize(grid, out)
+    dirs = materialize(grid, out, say=lambda line: console.print(line, highlight=False))
     summary = LaunchSummary("local")
     columns = (
         TextColumn("{task.description}"),

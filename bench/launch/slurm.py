@@ -194,7 +194,7 @@ def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
         jobs = active_jobs()
         if jobs is None:
             raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
-        dirs = materialize(grid, out)
+        dirs = materialize(grid, out, say=print)
         todo, finished, queued = _pending_cells(dirs, jobs)
         shapes = {d: CellDir(d).config.train.processes for d in todo}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -97,18 +97,40 @@ class CellDir:
         raw = store.read_json(self.config_path)
         return raw if isinstance(raw, dict) else {}
 
-    def write_config(self, cfg: CellConfig) -> None:
-        """Create config.json; an existing one must hold the same configuration."""
+    def write_config(self, cfg: CellConfig) -> str:
+        """Create or update config.json; returns "new", "same", "updated" (settings that do not change
+        the trained weights, e.g. log_every) or "reevaluate" (evaluation settings changed on a finished
+        cell: its result is archived as result.eval-N.json and the cell is evaluated again from its
+        final checkpoint, never retrained). A config that trains differently is refused."""
         wanted = cfg.model_dump(mode="json")
         existing = store.read_json(self.config_path)
-        if existing is not None and canonical_json(existing) != canonical_json(wanted):
+        self.__dict__["config"] = cfg
+        if existing is None:
+            store.atomic_write_json(self.config_path, wanted)
+            return "new"
+        if canonical_json(existing) == canonical_json(wanted):
+            return "same"
+        try:
+            old = CellConfig.model_validate(existing)
+        except ValidationError:
+            old = None
+        if old is None or canonical_json(old.training_identity()) != canonical_json(cfg.training_identity()):
             raise BenchError(
                 f"{self.config_path} holds a different configuration than cell {cfg.cell_id}; "
                 "move it away or use another --out"
             )
-        if existing is None:
-            store.atomic_write_json(self.config_path, wanted)
-        self.__dict__["config"] = cfg
+        store.atomic_write_json(self.config_path, wanted)
+        result = self.read_result()
+        if old.eval != cfg.eval and result is not None and result.status is CellStatus.done:
+            n = len(list(self.path.glob("result.eval-*.json"))) + 1
+            self.result_path.rename(self.path / f"result.eval-{n}.json")
+            return "reevaluate"
+        return "updated"
+
+    def evaluated_before(self) -> CellResult | None:
+        """The latest result archived when the evaluation settings changed (see write_config)."""
+        found = sorted(self.path.glob("result.eval-*.json"), key=lambda p: int(p.stem.split("-")[-1]))
+        return parse_result(found[-1]) if found else None
 
     # Result ----------------------------------------------------------------------------------------
     def read_result(self) -> CellResult | None:

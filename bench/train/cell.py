@@ -53,6 +53,7 @@ from bench.train.checkpoint import (
 )
 from bench.train.cost import device_name, images_seen, peak_memory
 from bench.train.distributed import Backward, batch_plan, prepare_deepspeed, scale_learning_rates
+from bench.train.ema import add_ema_scores
 from bench.train.loop import fit
 from bench.train.preempt import Preempted, StopRequest, stop_check
 from bench.train.progress_log import ProgressLog
@@ -323,9 +324,7 @@ def train_and_evaluate(
         progress("eval", 0, 1)
     t_eval = time.perf_counter()
     metrics, protocol = evaluation.final(model)  # every process generates its share of the samples
-    from bench.train.ema import add_ema_scores  # EMA families: the same scores again, as <name>_ema
-
-    add_ema_scores(evaluation, model, metrics, protocol)
+    add_ema_scores(evaluation, model, metrics, protocol)  # EMA families: the scores again, as <name>_ema
     if not main:
         return result
     model.train(False)
@@ -445,6 +444,10 @@ def _run_locked(
         "cost": cost,
         **outcome,
     }
+    before = cell.evaluated_before()
+    train_rec = outcome.get("train") or {}
+    if before is not None and train_rec and train_rec.get("resumed_from") == train_rec.get("steps"):
+        record = _carry_training(record, before)
     try:
         result = CellResult.model_validate(record)
     except ValidationError as err:  # a value of the wrong type must not lose the whole attempt silently
@@ -461,6 +464,33 @@ def _run_locked(
     if _is_main_process():
         cell.write_result(result)
     return CellRun(status.value, result, reason)
+
+
+def _carry_training(record: dict[str, Any], before: CellResult) -> dict[str, Any]:
+    """This attempt only evaluated (the evaluation settings changed; the final checkpoint was there): keep
+    the training record and training cost of the run that trained, add this attempt's device time, and
+    keep the earlier scores with their protocol under `previous_evaluations`."""
+    prev = before.to_json()
+    old_cost = prev.get("cost") or {}
+    cost = {
+        **record["cost"],
+        "train_seconds": old_cost.get("train_seconds"),
+        "images_seen": old_cost.get("images_seen"),
+        "steps_per_second": old_cost.get("steps_per_second"),
+        "device_seconds": (old_cost.get("device_seconds") or 0.0)
+        + (record["cost"].get("device_seconds") or 0.0),
+        "reevaluation_seconds": record["cost"].get("eval_seconds"),
+    }
+    earlier = list(prev.get("previous_evaluations") or [])
+    earlier.append(
+        {"protocol": prev.get("protocol"), "metrics": prev.get("metrics"), "finished": prev.get("finished")}
+    )
+    return {
+        **record,
+        "train": prev.get("train") or record.get("train"),
+        "cost": cost,
+        "previous_evaluations": earlier,
+    }
 
 
 def _is_main_process() -> bool:
