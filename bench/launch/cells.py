@@ -51,6 +51,9 @@ def migrate_folders(grid: Grid, out: Path, say: Callable[[str], None] | None = N
             continue
         target = out / cfg.cell_id
         folder.rename(target)
+        # Written as this version resolves it (new arguments at their defaults), its own eval settings
+        # kept: materialize then compares them with the grid's like any other cell's.
+        store.atomic_write_json(target / store.CONFIG, cfg.model_dump(mode="json"))
         wanted.discard(cfg.cell_id)
         moved.append(target)
         if say is not None:
