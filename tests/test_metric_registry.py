@@ -111,6 +111,10 @@ def test_registration_refuses_bad_or_taken_names() -> None:
         register_metric("fd_again", "fd", "domain", (Output("fd_{key}", True),), _mean_norm)
     with pytest.raises(ValueError, match="not eval settings"):
         register_metric("norm_gap", "norm_gap", "domain", out, _mean_norm, settings=("radius",))
+    with pytest.raises(ValueError, match="result key 'psnr' is already registered by 'psnr'"):
+        two = (Output("psnr_{key}", False), Output("psnr", False))
+        register_metric("psnr", "psnr", "domain", two, _mean_norm)
+    assert output_info("psnr").metric == "psnr" and output_info("psnr_digits") is None
     assert "fd_again" not in registry.metric_names() and "norm_gap" not in registry.metric_names()
     assert output_info("fd_digits").metric == "fd"  # a refused registration leaves nothing behind
 

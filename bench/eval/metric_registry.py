@@ -200,16 +200,18 @@ def register_metric(
         computed_by,
     )
     fixed = EXTRACTORS[extractor]
+    added: list[OutputInfo] = []
     try:
         for o in outputs:
             # On an extractor with a fixed key the result key is concrete ("kid_inception"); it wins over
             # a template ("kid_{key}") because output_info tries the most specific pattern first.
             template = o.name(fixed) if fixed else o.template
-            _add_output(
-                template, OutputInfo(template, name, o.lower_is_better, o.headline, o.hidden, o.description)
-            )
+            info = OutputInfo(template, name, o.lower_is_better, o.headline, o.hidden, o.description)
+            _add_output(template, info)
+            added.append(info)
     except ValueError:
-        _drop_outputs(name)
+        # Only what this call added: a family key of the same metric name (register_output) stays.
+        _OUTPUTS[:] = [t for t in _OUTPUTS if not any(t[2] is a for a in added)]
         raise
     _METRICS[name] = spec
     return spec
