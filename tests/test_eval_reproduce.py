@@ -48,6 +48,7 @@ def test_a_cell_is_rescored_under_its_recorded_protocol(write_grid, tmp_path: Pa
     result = store.read_result(cell)
     assert result["status"] == "done"
 
+    assert result["protocol"]["reproduce"] == f"bench eval --fake {cell}"
     run = bench("eval", "--fake", str(cell))
     assert run.returncode == 0, run.stderr[-3000:]
     again = json.loads(run.stdout)

@@ -13,6 +13,7 @@ noise: a cell with a curve trains exactly as one without.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,8 @@ class CellEvaluation:
                 "metrics": list(ev.curve_metrics),
             }
             _plot(curve, self.cell_dir / "curve.png", self.cfg.cell_id)
+        # The command that prints these numbers again from the checkpoint (tests/test_eval_reproduce.py).
+        protocol["reproduce"] = shlex.join(["bench", "eval", "--fake", str(self.cell_dir)])
         return metrics, protocol
 
 
