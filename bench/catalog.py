@@ -81,65 +81,48 @@ def _grids() -> tuple[str, list[str], list[list[str]]]:
     return "built-in grids (bench run --grid NAME)", ["grid", "cells", "description"], rows
 
 
-METRICS = [
-    [
-        "fd_<extractor>",
-        "Frechet distance between feature Gaussians of generated and real test images",
-        "lower",
-        "torch-fidelity",
-    ],
-    [
-        "kid_<extractor>",
-        "kernel (MMD, cubic polynomial) distance of the same features, mean ± std over subsets",
-        "lower",
-        "torch-fidelity",
-    ],
-    [
-        "coverage_<extractor>",
-        "share of classes the dataset's classifier finds among samples (>= 10% of fair share)",
-        "higher",
-        "bench",
-    ],
-    ["class_kl_<extractor>", "KL(generated class histogram || real class histogram), nats", "lower", "bench"],
-    [
-        "precision_/recall_<extractor>",
-        "improved precision and recall (k=3 nearest neighbours)",
-        "higher",
-        "torch-fidelity",
-    ],
-    [
-        "fid, kid_inception",
-        "FD and KID on TF-compatible InceptionV3 2048-d features (needs bench assets)",
-        "lower",
-        "torch-fidelity",
-    ],
-    ["isc", "Inception Score over isc_splits splits (needs bench assets)", "higher", "torch-fidelity"],
-    [
-        "cond_accuracy_<extractor>",
-        "classifier accuracy on class-conditioned samples (conditional models)",
-        "higher",
-        "bench",
-    ],
-    [
-        "fd_<extractor>_class_mean",
-        "mean FD per class, conditioned samples vs real images of that class",
-        "lower",
-        "bench",
-    ],
-    [
-        "curve_<metric>_best/_final",
-        "best and final value of a metric during training (eval.curve_every)",
-        "-",
-        "bench",
-    ],
-]
+def _metrics() -> list[list[str]]:
+    """One row per registered metric (eval.metrics names) and per other registered result key."""
+    from bench.eval import metric_registry as registry
+
+    rows = []
+    for m in registry.metrics():
+        fixed = registry.EXTRACTORS[m.extractor]
+        keys = m.output_names(fixed or "<extractor>")
+        better = ", ".join(
+            "lower"
+            if (info := registry.output_info(k.replace("<extractor>", "x"))) and info.lower_is_better
+            else "higher"
+            for k in keys
+        )
+        rows.append([m.name, ", ".join(keys), m.extractor, m.description, better, m.computed_by])
+    for info in sorted(registry.other_outputs(), key=lambda i: i.name):
+        key = (
+            info.name.replace("{key}", "<extractor>")
+            .replace("{c}", "<c>")
+            .replace("{direction}", "<ABA|BAB>")
+        )
+        rows.append(["-", key, "-", info.description, "lower" if info.lower_is_better else "higher", "bench"])
+    rows.append(
+        [
+            "-",
+            "curve_<key>_best, _final, _best_step",
+            "-",
+            "a key's best/final value during training (eval.curve_every)",
+            "as <key>",
+            "bench",
+        ]
+    )
+    rows.append(["-", "<key>_ema", "-", "a key measured on the EMA weights", "as <key>", "bench"])
+    return rows
 
 
 def listing(what: str) -> tuple[str, list[str], list[list[str]]]:
     if what == "metrics":
         return (
-            "metrics (<extractor> is the domain classifier's dataset, e.g. fd_digits; never called FID)",
-            ["metric", "what", "better", "computed by"],
-            METRICS,
+            "metrics (eval.metrics names; <extractor> is the domain classifier's dataset, e.g. fd_digits; "
+            "never called FID)",
+            ["metric", "result keys", "extractor", "what", "better", "computed by"],
+            _metrics(),
         )
     return {"models": _models, "datasets": _datasets, "grids": _grids}[what]()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import reprlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -94,9 +95,17 @@ class TrainConfig(StrictModel):
         return self
 
 
-# fd, kid, coverage, prc_domain: on the dataset's domain classifier; fid, kid_inception, isc, prc: on
-# torch-fidelity's TF-compatible InceptionV3 (needs its weights; see `bench assets`).
-Metric = Literal["fd", "kid", "coverage", "prc_domain", "fid", "kid_inception", "isc", "prc"]
+def _registered_metric(name: str) -> str:
+    # The registry is read when a config is validated, not when this module is imported, so the
+    # registry's own import of EvalConfig (to check a metric's settings) finds it defined.
+    from bench.eval.metric_registry import check_metric_name
+
+    return check_metric_name(name)
+
+
+# A name registered in bench/eval/metric_registry.py (`bench list metrics`): fd, kid, coverage,
+# prc_domain on the domain classifier; fid, kid_inception, isc, prc on torch-fidelity's InceptionV3.
+Metric = Annotated[str, AfterValidator(_registered_metric)]
 
 
 class EvalConfig(StrictModel):
@@ -110,8 +119,18 @@ class EvalConfig(StrictModel):
     split: str = "test"
     kid_subset_size: PositiveInt = Field(1000, le=MAX_SAMPLES)
     kid_subsets: PositiveInt = Field(100, le=10_000)
-    batch_size: PositiveInt = Field(250, le=MAX_BATCH)
+    batch_size: PositiveInt = Field(
+        250, le=MAX_BATCH, description="feature extraction batch; does not change the samples"
+    )
+    sample_block: PositiveInt = Field(
+        250,
+        le=MAX_BATCH,
+        description="samples drawn per seeded generator: sample i comes from block i // sample_block",
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
+    repeats: PositiveInt = Field(
+        1, le=1000, description="independent sample sets (seeds derived from seed); metrics are their mean"
+    )
     isc_splits: PositiveInt = Field(10, le=1000)
     prc_neighborhood: PositiveInt = Field(3, le=1000)
     precision: Literal["fp32", "bf16"] = Field(

@@ -30,9 +30,10 @@ torch.manual_seed(0)
 model = family(family.Config(), info, 8)
 model.nets = dict(zip(model.nets, acc.prepare(*model.nets.values())))
 model.train(False)
-# 100 samples in chunks of 16: 7 chunks, so the two processes get 4 and 3 (the last one short).
+# 100 samples in blocks of 16: 7 blocks, so the two processes get 4 and 3 (the last one short).
 ev = EvalConfig(
-    metrics=["fd", "kid", "coverage"], n_samples=100, batch_size=16, kid_subset_size=50, kid_subsets=5
+    metrics=["fd", "kid", "coverage"], n_samples=100, batch_size=16, sample_block=16, kid_subset_size=50,
+    kid_subsets=5,
 )
 scores, protocol, _ = evaluate_samples(
     unconditional(model), model.device, test, {"dataset": "digits", "split": "test"}, ev, list(ev.metrics),

@@ -51,7 +51,7 @@ def test_kid_matches_unbiased_mmd_with_cubic_kernel() -> None:
 
 
 def test_kid_refuses_too_few_samples_before_any_work() -> None:
-    with pytest.raises(BenchError, match="KID needs at least kid_subset_size=100 images"):
+    with pytest.raises(BenchError, match="eval.kid_subset_size: 100 is larger than the 50 images available"):
         kernel_distance(features(0, n=50), features(1, n=500), subsets=10, subset_size=100, seed=0)
 
 

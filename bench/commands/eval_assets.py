@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -28,8 +27,17 @@ def eval_command(
     fake: str = typer.Option(
         ..., "--fake", help="a folder of PNG/JPG images, or a cell folder to sample from"
     ),
-    real: str = typer.Option(..., "--real", help="a built-in dataset name (its --split), or a folder"),
-    metrics: str = typer.Option("fd,kid", "--metrics", help="comma list of fd, fid, kid, isc, prc, coverage"),
+    real: str | None = typer.Option(
+        None,
+        "--real",
+        help="a built-in dataset name (its --split), or a folder; default for a cell: its own dataset",
+    ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        help="comma list of metric kinds (fd, kid, isc, prc, coverage: on --extractor) or registered "
+        "names (fid, kid_inception, prc_domain; `bench list metrics`); default: a cell's own, else fd,kid",
+    ),
     extractor: str = typer.Option(
         "auto",
         "--extractor",
@@ -38,22 +46,41 @@ def eval_command(
     ),
     n: int | None = typer.Option(None, "--n", min=1, help="generated images (default: all / the cell's N)"),
     n_real: int | None = typer.Option(None, "--n-real", min=1, help="real images (default: the whole split)"),
-    split: str = typer.Option("test", "--split", help="split of a built-in --real dataset"),
-    batch_size: int = typer.Option(250, "--batch-size", min=1, help="sampling and extraction batch"),
-    seed: int = typer.Option(0, "--seed", help="sampling and KID/IS subset seed"),
-    kid_subset_size: int | None = typer.Option(None, "--kid-subset-size", min=1, help="default min(1000, N)"),
-    isc_splits: int = typer.Option(10, "--isc-splits", min=1, help="IS: mean and std over this many splits"),
-    precision: Precision = typer.Option(
-        Precision.fp32, "--precision", help="sampling and feature extraction"
+    split: str | None = typer.Option(None, "--split", help="split of the reference dataset (default test)"),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="feature extraction batch (does not change the samples)"
+    ),
+    sample_block: int | None = typer.Option(
+        None, "--sample-block", min=1, help="samples per seeded generator (changes the samples; default 250)"
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="sampling and KID/IS subset seed"),
+    repeats: int | None = typer.Option(None, "--repeats", min=1, help="independent sample sets; their mean"),
+    kid_subsets: int | None = typer.Option(None, "--kid-subsets", min=1, help="KID: subsets (default 100)"),
+    kid_subset_size: int | None = typer.Option(
+        None, "--kid-subset-size", min=1, help="KID: images per subset (default: a cell's, else min(1000, N))"
+    ),
+    isc_splits: int | None = typer.Option(None, "--isc-splits", min=1, help="IS: mean and std over splits"),
+    prc_neighborhood: int | None = typer.Option(
+        None, "--prc-neighborhood", min=1, help="precision/recall: k nearest neighbours (default 3)"
+    ),
+    precision: Precision | None = typer.Option(None, "--precision", help="sampling and feature extraction"),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (a cell's recorded device kind, else cuda if present), cpu, cuda"
     ),
     assets: Path | None = typer.Option(None, "--assets", help="weights folder (default: BENCH_ASSETS)"),
 ) -> None:
-    """Metrics for any set of images against any reference; prints JSON with values and fingerprint."""
-    from bench.eval.standalone import run_eval
+    """Metrics for any set of images against any reference; prints JSON with values and fingerprints.
 
-    kinds = [m.strip() for m in metrics.split(",") if m.strip()]
-    if not kinds:
-        raise BenchError("--metrics: give at least one of fd, fid, kid, isc, prc, coverage")
+    `bench eval --fake CELL_DIR` alone re-scores the cell under its recorded protocol: the numbers are
+    the ones in its result.json. Every other option overrides one recorded setting.
+    """
+    from bench.eval.standalone import dumps, run_eval
+
+    kinds = None
+    if metrics is not None:
+        kinds = [m.strip() for m in metrics.split(",") if m.strip()]
+        if not kinds:
+            raise BenchError("--metrics: give at least one metric (see `bench list metrics`)")
     out = run_eval(
         fake,
         real,
@@ -66,10 +93,15 @@ def eval_command(
         seed=seed,
         kid_subset_size=kid_subset_size,
         isc_splits=isc_splits,
-        precision=precision.value,
+        precision=precision.value if precision is not None else None,
         assets_dir=assets,
+        kid_subsets=kid_subsets,
+        prc_neighborhood=prc_neighborhood,
+        sample_block=sample_block,
+        repeats=repeats,
+        device=device,
     )
-    sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(dumps(out))
 
 
 DIR = typer.Option(None, "--dir", help="weights folder (default: BENCH_ASSETS, else ~/.cache/bench/assets)")

@@ -13,6 +13,7 @@ noise: a cell with a curve trains exactly as one without.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from bench.config import CellConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.source import DataContext, DatasetSource
 from bench.eval import assets
-from bench.eval.evaluate import cell_extractors, check_sizes, evaluate, evaluate_samples, needed_extractors
+from bench.eval.evaluate import cell_extractors, evaluate, evaluate_samples
 from bench.eval.generate import unconditional
+from bench.eval.metric_registry import check_sizes, needed_extractors, output_info
 from bench.models.base import GenerativeModel
 from bench.results.plots import pyplot, save_figure
 from bench.results.store import atomic_write_text
@@ -64,14 +66,7 @@ class CellEvaluation:
 
     @property
     def identity(self) -> dict[str, Any]:
-        out = {
-            "dataset": self.cfg.dataset,
-            "dataset_args": self.cfg.dataset_args,
-            "split": self.cfg.eval.split,
-        }
-        if self.info.pairing != "none":
-            out["side"] = "targets"
-        return out
+        return cell_identity(self.cfg, self.info)
 
     def test_split(self) -> ImageSplit:
         if self._test is None:
@@ -81,10 +76,7 @@ class CellEvaluation:
     def reference(self) -> ImageSplit:
         """The real images generated ones are compared with. Image-to-image families generate
         translations A -> B, so for paired and unpaired datasets that is the target side (B)."""
-        split = self.test_split()
-        if self.info.pairing != "none" and split.targets is not None:
-            return ImageSplit(split.targets)
-        return split
+        return reference_side(self.info, self.test_split())
 
     def on_flush(self, step: int, model: GenerativeModel) -> None:
         """Called by every process after each flush; a curve point when a multiple of K was passed."""
@@ -97,7 +89,8 @@ class CellEvaluation:
         devices = [self.accelerator.device] if self.cuda else []
         with torch.random.fork_rng(devices=devices):
             test = self.reference()
-            small = ev.model_copy(update={"n_real": min(ev.curve_n_samples, len(test))})
+            # One sample set per point: eval.repeats is for the final scores, not the curve.
+            small = ev.model_copy(update={"n_real": min(ev.curve_n_samples, len(test)), "repeats": 1})
             extractors = cell_extractors(list(ev.curve_metrics), self.info, self.train, test, self.cache_dir)
             model.train(False)
             scores, _, _ = evaluate_samples(
@@ -146,7 +139,24 @@ class CellEvaluation:
                 "metrics": list(ev.curve_metrics),
             }
             _plot(curve, self.cell_dir / "curve.png", self.cfg.cell_id)
+        # The command that prints these numbers again from the checkpoint (tests/test_eval_reproduce.py).
+        protocol["reproduce"] = shlex.join(["bench", "eval", "--fake", str(self.cell_dir)])
         return metrics, protocol
+
+
+def cell_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
+    """What names a cell's reference images (the reference cache key and the fingerprint's split)."""
+    out = {"dataset": cfg.dataset, "dataset_args": cfg.dataset_args, "split": cfg.eval.split}
+    if info.pairing != "none":
+        out["side"] = "targets"
+    return out
+
+
+def reference_side(info: DatasetInfo, split: ImageSplit) -> ImageSplit:
+    """The images generated ones are compared with: the targets (B) of a paired/unpaired dataset."""
+    if info.pairing != "none" and split.targets is not None:
+        return ImageSplit(split.targets)
+    return split
 
 
 def _truncate(path: Path, after_step: int) -> None:
@@ -160,8 +170,15 @@ def read_curve(path: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _higher_is_better(name: str) -> bool:
-    return name.startswith(("coverage_", "isc", "precision_", "recall_", "cond_accuracy_"))
+def _lower_is_better(name: str) -> bool:
+    info = output_info(name)
+    return info.lower_is_better if info is not None else True
+
+
+def _summarised(name: str) -> bool:
+    """A curve column worth a best/final value and a panel: not the step, not a hidden detail (a std)."""
+    info = output_info(name)
+    return name != "step" and (info is None or not info.hidden)
 
 
 def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
@@ -170,10 +187,10 @@ def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
     if not curve:
         return out
     for name in curve[-1]:
-        if name == "step" or name.endswith("_std"):
+        if not _summarised(name):
             continue
         points = [(row["step"], row[name]) for row in curve if row.get(name) is not None]
-        pick = max if _higher_is_better(name) else min
+        pick = min if _lower_is_better(name) else max
         step, best = pick(points, key=lambda p: p[1])
         out |= {
             f"curve_{name}_best": best,
@@ -188,7 +205,7 @@ def _plot(curve: list[dict[str, float]], out: Path, title: str) -> None:
         return
     plt = pyplot()
 
-    names = [k for k in curve[-1] if k != "step" and not k.endswith("_std")]
+    names = [k for k in curve[-1] if _summarised(k)]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot([r["step"] for r in curve], [r[name] for r in curve], marker="o")

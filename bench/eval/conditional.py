@@ -36,9 +36,10 @@ def conditional_metrics(
     fd_<ds>_class_mean: their mean. Classes with fewer than 2 real or generated images get no FD."""
     labels = balanced_labels(ev.n_samples, num_classes)
     feats = generated_features(
-        class_conditioned(model, labels, ev.batch_size),
+        class_conditioned(model, labels, ev.sample_block),
         model.device,
         ev.n_samples,
+        ev.sample_block,
         ev.batch_size,
         ev.seed,
         [ext],

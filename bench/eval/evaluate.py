@@ -1,10 +1,10 @@
 """Evaluate generated images against a reference under one recorded protocol.
 
 `evaluate_samples` is the one path every evaluation takes (a finished cell, the curve during training,
-`bench eval` on a folder): generate (or read) the samples in seeded chunks, extract their features
-with each extractor the metrics need, take the real features from the reference cache, compute each
-metric with torch-fidelity's functions, and return the scores with the protocol and a fingerprint per
-score.
+`bench eval` on a folder or a cell): generate (or read) the samples in seeded blocks, extract their
+features with each extractor the metrics need, take the real features from the reference cache, compute
+each registered metric (bench/eval/metric_registry.py), and return the scores with the protocol and a
+fingerprint per score; `eval.repeats` does this for several independent sample sets.
 """
 
 from __future__ import annotations
@@ -21,27 +21,18 @@ from accelerate import Accelerator
 
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.errors import BenchError
 from bench.eval import assets
 from bench.eval.domain import domain_extractor
-from bench.eval.fidelity import (
-    DOMAIN_EXTRACTOR,
-    feature_statistics,
-    frechet_distance_from_stats,
-    inception_score,
-    kernel_distance,
-    mode_coverage,
-    precision_recall,
+from bench.eval.fidelity import DOMAIN_EXTRACTOR
+from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
+from bench.eval.metric_registry import (
+    MetricInput,
+    check_sizes,
+    fingerprint_settings,
+    get_metric,
+    needed_extractors,
 )
-from bench.eval.generate import Sampler, generated_features, unconditional
-from bench.eval.protocol import (
-    DOMAIN_RESIZE,
-    METRICS,
-    Extractor,
-    inception_extractor,
-    metric_fingerprint,
-    output_names,
-)
+from bench.eval.protocol import DOMAIN_RESIZE, Extractor, inception_extractor, metric_fingerprint
 from bench.eval.reference import Reference, reference_features
 from bench.models.base import GenerativeModel
 
@@ -53,11 +44,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-
-
-def needed_extractors(metric_names: list[str]) -> set[str]:
-    """ "domain" and/or "inception": the extractors a list of eval.metrics names computes on."""
-    return {METRICS[m].extractor for m in metric_names}
 
 
 def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path) -> Extractor:
@@ -85,40 +71,28 @@ def inception(directory: Path | None = None) -> Extractor:
 
 
 def _score(
-    kind: str, ext: Extractor, fake: dict[str, torch.Tensor], ref: Reference, ev: EvalConfig, num_classes: int
+    names: list[str],
+    extractors: dict[str, Extractor],
+    fake: dict[str, dict[str, torch.Tensor]],
+    refs: dict[str, Reference],
+    ev: EvalConfig,
+    num_classes: int,
 ) -> dict[str, float]:
-    names = output_names(kind, ext.key)
-    if kind == "fd":
-        return {names[0]: frechet_distance_from_stats(feature_statistics(fake[ext.fd_layer]), ref.stats)}
-    if kind == "kid":
-        mean, std = kernel_distance(
-            fake[ext.fd_layer], ref.features[ext.fd_layer], ev.kid_subsets, ev.kid_subset_size, ev.seed
-        )
-        return {names[0]: mean, names[1]: std}
-    if kind == "isc":
-        mean, std = inception_score(fake[ext.logits_layer], ev.isc_splits, ev.seed)
-        return {names[0]: mean, names[1]: std}
-    if kind == "prc":
-        p, r = precision_recall(fake[ext.fd_layer], ref.features[ext.fd_layer], ev.prc_neighborhood)
-        return {names[0]: p, names[1]: r}
-    if ref.labels is None or num_classes == 0:
-        return {}  # coverage needs the classes of a labelled reference
-    cov = mode_coverage(fake[ext.logits_layer], ref.labels, num_classes)
-    return {names[0]: cov["coverage"], names[1]: cov["class_kl"]}
+    """Each registered metric's outputs on one sample set."""
+    scores: dict[str, float] = {}
+    for m in names:
+        spec = get_metric(m)
+        ext = extractors[spec.extractor]
+        out = spec.compute(MetricInput(fake[ext.key], refs[ext.key], ext, ev, num_classes))
+        if out is not None:
+            scores |= dict(zip(spec.output_names(ext.key), (float(v) for v in out), strict=True))
+    return scores
 
 
-def check_sizes(ev: EvalConfig, metric_names: list[str], n: int, n_real: int) -> None:
-    """Refuse sizes a metric cannot use before any image is generated or any feature extracted."""
-    kinds = {METRICS[m].kind for m in metric_names}
-    if "kid" in kinds and ev.kid_subset_size > min(n, n_real):
-        raise BenchError(
-            f"eval.kid_subset_size: {ev.kid_subset_size} is larger than the {min(n, n_real)} images "
-            f"available ({n} generated, {n_real} real); lower kid_subset_size or raise N"
-        )
-    if "isc" in kinds and n < 2 * ev.isc_splits:
-        raise BenchError(
-            f"eval.isc_splits: {ev.isc_splits} splits need at least {2 * ev.isc_splits} images, got {n}"
-        )
+def mean_over_repeats(per_repeat: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's mean over the repeats that have it (every repeat has the same keys in practice)."""
+    keys = [k for k in per_repeat[0] if all(k in r for r in per_repeat)]
+    return {k: float(np.mean([r[k] for r in per_repeat])) for k in keys}
 
 
 def evaluate_samples(
@@ -138,27 +112,39 @@ def evaluate_samples(
     """(scores, protocol, references). `extractors` maps "domain"/"inception" to the one to use.
 
     identity names the reference ({"dataset", "dataset_args", "split"} or {"folder"}). With an
-    accelerator of several processes, every process calls this; each generates its share.
+    accelerator of several processes, every process calls this; each generates its share. With
+    ev.repeats R > 1 the scores are the means over R sample sets and protocol["eval_repeats"] holds
+    each set's seed and values.
     """
     n = n or ev.n_samples
     n_real = min(ev.n_real or len(real), len(real))
     check_sizes(ev, metric_names, n, n_real)
     labels = real.labels[:n_real] if real.labels is not None else None
     used = [extractors[k] for k in sorted(needed_extractors(metric_names))]
-    fake = generated_features(
-        sampler, device, n, ev.batch_size, ev.seed, used, cuda, ev.precision, accelerator
-    )
     refs = {
         e.key: reference_features(
             real.images[:n_real], labels, e, identity, cache_dir, ev.batch_size, cuda, ev.precision
         )
         for e in used
     }
+    seeds = repeat_seeds(ev.seed, ev.repeats)
+    per_repeat = []
+    for seed in seeds:
+        fake = generated_features(
+            sampler, device, n, ev.sample_block, ev.batch_size, seed, used, cuda, ev.precision, accelerator
+        )
+        per_repeat.append(
+            _score(metric_names, extractors, fake, refs, ev.model_copy(update={"seed": seed}), num_classes)
+        )
+    scores = mean_over_repeats(per_repeat)
     common = {
         "real_split": identity.get("folder") or f"{identity['dataset']}/{identity['split']}",
         "n_generated": n,
         "n_real": n_real,
         "seed": ev.seed,
+        "repeats": ev.repeats,
+        "sample_block": ev.sample_block,
+        "rng_device": device.type,
         "batch_size": ev.batch_size,
         "precision": ev.precision,
         "kid_subsets": ev.kid_subsets,
@@ -167,14 +153,12 @@ def evaluate_samples(
         "prc_neighborhood": ev.prc_neighborhood,
         "torch_fidelity": torch_fidelity.__version__,
     }
-    scores: dict[str, float] = {}
     fingerprints: dict[str, str] = {}
     for m in metric_names:
-        spec = METRICS[m]
+        spec = get_metric(m)
         ext = extractors[spec.extractor]
-        out = _score(spec.kind, ext, fake[ext.key], refs[ext.key], ev, num_classes)
-        scores |= out
-        fingerprints |= dict.fromkeys(out, metric_fingerprint(common, ext, spec.kind))
+        fp = metric_fingerprint(common, ext, fingerprint_settings(m, ev))
+        fingerprints |= dict.fromkeys((k for k in spec.output_names(ext.key) if k in scores), fp)
     primary = used[0].protocol() if used else {}
     protocol = {
         **common,
@@ -182,6 +166,7 @@ def evaluate_samples(
         "extractors": {e.key: e.protocol() for e in used},
         "fingerprint": metric_fingerprint(common, None, None),
         "fingerprints": fingerprints,
+        "eval_repeats": {"seeds": seeds, "values": {k: [r[k] for r in per_repeat] for k in scores}},
         "versions": versions(),
     }
     return scores, protocol, refs
@@ -250,9 +235,17 @@ def evaluate(
             cuda,
             ev.precision,
         )
-        cond = conditional_metrics(model, dom, ref, info.num_classes, ev, cuda, accelerator)
+        seeds = protocol["eval_repeats"]["seeds"]
+        per_repeat = [
+            conditional_metrics(
+                model, dom, ref, info.num_classes, ev.model_copy(update={"seed": s}), cuda, accelerator
+            )
+            for s in seeds
+        ]
+        cond = mean_over_repeats(per_repeat)
         metrics |= cond
-        fp = metric_fingerprint(protocol, dom, "fd")
+        protocol["eval_repeats"]["values"] |= {k: [r[k] for r in per_repeat] for k in cond}
+        fp = metric_fingerprint(protocol, dom, None)
         protocol["fingerprints"] |= dict.fromkeys(cond, fp)
     metrics["eval_seconds"] = time.perf_counter() - t0
     return metrics, protocol

@@ -26,6 +26,7 @@ from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from
 
 from bench.errors import BenchError
 from bench.eval.domain import load_classifier
+from bench.eval.metric_registry import isc_size_problem, kid_size_problem, prc_size_problem
 
 DOMAIN_EXTRACTOR = "bench-domain"
 
@@ -153,22 +154,18 @@ def frechet_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
 
 def inception_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float, float]:
     """IS (mean, std over splits) of class scores; refuses fewer samples than splits."""
-    if len(logits) < 2 * splits:
-        raise BenchError(
-            f"IS needs at least 2 x isc_splits={splits} generated images, got {len(logits)}; "
-            "lower isc_splits or raise N"
-        )
+    problem = isc_size_problem(splits, len(logits))
+    if problem:
+        raise BenchError(f"eval.{problem}")
     out = isc_features_to_metric(logits, splits=splits, shuffle=True, rng_seed=seed)
     return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
 
 
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, neighborhood: int) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) with k = neighborhood."""
-    if min(len(fake), len(real)) <= neighborhood:
-        raise BenchError(
-            f"precision/recall needs more than prc_neighborhood={neighborhood} images on each side, "
-            f"got {len(fake)} generated and {len(real)} real"
-        )
+    problem = prc_size_problem(neighborhood, len(fake), len(real))
+    if problem:
+        raise BenchError(f"eval.{problem}")
     out = prc_features_to_metric(
         fake.float(), real.float(), prc_neighborhood=neighborhood, prc_batch_size=10000, verbose=False
     )
@@ -179,11 +176,9 @@ def kernel_distance(
     fake: torch.Tensor, real: torch.Tensor, subsets: int, subset_size: int, seed: int
 ) -> tuple[float, float]:
     """KID (mean, std over subsets); refuses too few samples before any work is done."""
-    if min(len(fake), len(real)) < subset_size:
-        raise BenchError(
-            f"KID needs at least kid_subset_size={subset_size} images on each side, got "
-            f"{len(fake)} generated and {len(real)} real; lower kid_subset_size or raise N"
-        )
+    problem = kid_size_problem(subset_size, len(fake), len(real))
+    if problem:
+        raise BenchError(f"eval.{problem}")
     out = kid_features_to_metric(
         fake.double(),
         real.double(),

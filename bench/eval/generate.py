@@ -1,9 +1,17 @@
-"""Samples for evaluation, generated in seeded chunks and shared among processes, and their features.
+"""Samples for evaluation, generated in seeded blocks and shared among processes, and their features.
 
-Sample i belongs to chunk i // batch_size, and chunk j is drawn from its own generator seeded by
-(seed, j). So the set of samples does not depend on how many processes share the work: process r
-draws chunks r, r + P, r + 2P ..., extracts their features, and the features are gathered and put
-back in chunk order. One process or several give the same metric (tests/test_eval_distributed.py).
+Sample i belongs to block i // sample_block, and block j is drawn by one `model.sample(size, g)` call
+from its own generator seeded by (seed, j). The block size is a protocol setting (eval.sample_block),
+not the extraction batch size: the samples are the same whatever eval.batch_size is and however many
+processes share the work. Process r draws blocks r, r + P, r + 2P ..., extracts their features in
+batches of batch_size, and the features are gathered and put back in block order
+(tests/test_eval_distributed.py, tests/test_eval_sampling.py).
+
+Why blocks and not one generator per sample: families draw their noise inside `sample(n, g)` (labels,
+then z; mixture components, then noise; DDPM's noise at every step), so a per-sample generator would
+mean one model call per image. What still changes the samples besides (seed, i, sample_block) is the
+generator's device kind (a CUDA generator draws other numbers than a CPU one); it is recorded as
+`rng_device` in the fingerprint.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 
@@ -19,7 +28,7 @@ from bench.eval.fidelity import extract_features
 from bench.eval.protocol import Extractor
 from bench.models.base import GenerativeModel
 
-# (chunk index, chunk size, generator) -> float NCHW in [-1, 1]
+# (block index, block size, generator) -> float NCHW in [-1, 1]
 Sampler = Callable[[int, int, torch.Generator], torch.Tensor]
 
 
@@ -27,19 +36,25 @@ def unconditional(model: GenerativeModel) -> Sampler:
     return lambda j, size, g: model.sample(size, g)
 
 
-def class_conditioned(model: GenerativeModel, labels: torch.Tensor, batch_size: int) -> Sampler:
-    """Samples of model.sample_given for labels[i] (labels are split into the same chunks)."""
+def class_conditioned(model: GenerativeModel, labels: torch.Tensor, sample_block: int) -> Sampler:
+    """Samples of model.sample_given for labels[i] (labels are split into the same blocks)."""
     return lambda j, size, g: model.sample_given(
-        labels[j * batch_size : j * batch_size + size].to(model.device), g
+        labels[j * sample_block : j * sample_block + size].to(model.device), g
     )
 
 
-def chunk_seed(seed: int, chunk: int) -> int:
-    return seed * 1_000_003 + chunk
+def chunk_seed(seed: int, block: int) -> int:
+    return seed * 1_000_003 + block
 
 
-def _chunk_sizes(n: int, batch_size: int) -> list[int]:
-    return [min(batch_size, n - i) for i in range(0, n, batch_size)]
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The seeds of eval.repeats independent sample sets: the first is eval.seed itself (so repeats: 1
+    is the plain evaluation), the others come from numpy's SeedSequence of (seed, r)."""
+    return [seed] + [int(np.random.SeedSequence([seed, r]).generate_state(1)[0]) for r in range(1, repeats)]
+
+
+def block_sizes(n: int, sample_block: int) -> list[int]:
+    return [min(sample_block, n - i) for i in range(0, n, sample_block)]
 
 
 @torch.no_grad()
@@ -47,16 +62,16 @@ def generate_uint8(
     sampler: Sampler,
     device: torch.device,
     n: int,
-    batch_size: int,
+    sample_block: int,
     seed: int,
-    chunks: list[int] | None = None,
+    blocks: list[int] | None = None,
     precision: str = "fp32",
 ) -> torch.Tensor:
-    """The uint8 samples of `chunks` (default: all) on the CPU, concatenated in the given order."""
-    sizes = _chunk_sizes(n, batch_size)
+    """The uint8 samples of `blocks` (default: all) on the CPU, concatenated in the given order."""
+    sizes = block_sizes(n, sample_block)
     out = []
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    for j in range(len(sizes)) if chunks is None else chunks:
+    for j in range(len(sizes)) if blocks is None else blocks:
         g = torch.Generator(device).manual_seed(chunk_seed(seed, j))
         with autocast:
             out.append(to_uint8(sampler(j, sizes[j], g)).cpu())
@@ -68,6 +83,7 @@ def generated_features(
     sampler: Sampler,
     device: torch.device,
     n: int,
+    sample_block: int,
     batch_size: int,
     seed: int,
     extractors: list[Extractor],
@@ -81,9 +97,9 @@ def generated_features(
     """
     world = accelerator.num_processes if accelerator is not None else 1
     rank = accelerator.process_index if accelerator is not None else 0
-    sizes = _chunk_sizes(n, batch_size)
+    sizes = block_sizes(n, sample_block)
     mine = list(range(rank, len(sizes), world))
-    images = generate_uint8(sampler, device, n, batch_size, seed, mine, precision)
+    images = generate_uint8(sampler, device, n, sample_block, seed, mine, precision)
     local = {
         e.key: extract_features(images, e.fidelity_name, e.weights, batch_size, cuda, e.layers, precision)
         if len(images)
@@ -99,11 +115,11 @@ def generated_features(
         out[e.key] = {}
         for layer in e.layers:
             dim = _feature_dim(local[e.key].get(layer), accelerator)
-            # Every process sends the same shape: one batch_size block per slot, its chunk or zeros.
-            padded = torch.zeros(slots * batch_size, dim)
+            # Every process sends the same shape: one sample_block block per slot, its block or zeros.
+            padded = torch.zeros(slots * sample_block, dim)
             offset = 0
             for s, j in enumerate(mine):
-                padded[s * batch_size : s * batch_size + sizes[j]] = local[e.key][layer][
+                padded[s * sample_block : s * sample_block + sizes[j]] = local[e.key][layer][
                     offset : offset + sizes[j]
                 ]
                 offset += sizes[j]
@@ -111,13 +127,13 @@ def generated_features(
             rows = []
             for j, size in enumerate(sizes):
                 r, s = j % world, j // world
-                start = (r * slots + s) * batch_size
+                start = (r * slots + s) * sample_block
                 rows.append(everything[start : start + size])
             out[e.key][layer] = torch.cat(rows)
     return out
 
 
 def _feature_dim(local: torch.Tensor | None, accelerator: Accelerator) -> int:
-    """The feature width, known even on a process that drew no chunk (n smaller than P batches)."""
+    """The feature width, known even on a process that drew no block (n smaller than P blocks)."""
     d = torch.tensor([local.shape[1] if local is not None else 0], device=accelerator.device)
     return int(accelerator.gather(d).max())

@@ -1,13 +1,14 @@
 """Which features each metric is computed on, and the fingerprint of the protocol stored with each score.
 
-A metric is a kind (fd, kid, isc, prc, coverage) computed on one extractor's features. Two extractors
+A metric (bench/eval/metric_registry.py) is computed on one extractor's features. Two extractors
 exist: the dataset's own domain classifier (`domain`, offline, comparable within one dataset only) and
 torch-fidelity's TF-compatible InceptionV3 (`inception`, comparable with published FID when N and the
 reference match). Scores are named by both, so `fd_digits` is never confused with `fid`.
 
 Every score carries a fingerprint of everything that changes its value: extractor, weight hash, N
-generated, N real, split, resize, torch-fidelity version, seed, feature precision (and KID's subset
-settings for KID). The leaderboard never puts two fingerprints in one column.
+generated, N real, split, resize, torch-fidelity version, seed, sample block, the generator's device
+kind, repeats, feature precision, and the metric's own settings (KID's subsets, IS splits ...).
+The leaderboard never puts two fingerprints in one column.
 """
 
 from __future__ import annotations
@@ -66,46 +67,16 @@ def inception_extractor(weights: Path, sha256: str) -> Extractor:
     )
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    kind: str  # fd | kid | isc | prc | coverage
-    extractor: str  # domain | inception
-
-
-# Names a grid's eval.metrics accepts. The domain ones keep their original short names.
-METRICS: dict[str, MetricSpec] = {
-    "fd": MetricSpec("fd", "domain"),
-    "kid": MetricSpec("kid", "domain"),
-    "coverage": MetricSpec("coverage", "domain"),
-    "prc_domain": MetricSpec("prc", "domain"),
-    "fid": MetricSpec("fd", "inception"),
-    "kid_inception": MetricSpec("kid", "inception"),
-    "isc": MetricSpec("isc", "inception"),
-    "prc": MetricSpec("prc", "inception"),
-}
-KINDS = ("fd", "kid", "isc", "prc", "coverage")
-
-
-def output_names(kind: str, key: str) -> tuple[str, ...]:
-    """The result keys a metric kind writes for extractor `key`."""
-    if kind == "fd":
-        return ("fid",) if key == "inception" else (f"fd_{key}",)
-    if kind == "isc":
-        base = "isc" if key == "inception" else f"isc_{key}"
-        return (base, f"{base}_std")
-    if kind == "kid":
-        return (f"kid_{key}", f"kid_{key}_std")
-    if kind == "prc":
-        return (f"precision_{key}", f"recall_{key}")
-    return (f"coverage_{key}", f"class_kl_{key}")
-
-
 def fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()[:8]
 
 
-def metric_fingerprint(common: dict[str, Any], ext: Extractor | None, kind: str | None) -> str:
-    """The fingerprint of one score: the issue's list, plus precision and (for KID) the subset settings."""
+def metric_fingerprint(common: dict[str, Any], ext: Extractor | None, settings: dict[str, Any] | None) -> str:
+    """The fingerprint of one score: what changes the samples (N, seed, sample block, the generator's
+    device kind, precision, repeats), the real images (N real, split), the features (extractor, weight
+    hash, resize, torch-fidelity version) and the metric's own settings (KID subsets, IS splits ...;
+    `settings`, from the metric registry). The extraction batch size changes none of these and is left
+    out (tests/test_eval_sampling.py)."""
     fields = {
         "extractor": ext.description if ext else None,
         "weights_sha256": ext.sha256 if ext else None,
@@ -116,7 +87,8 @@ def metric_fingerprint(common: dict[str, Any], ext: Extractor | None, kind: str 
         "torch_fidelity": torch_fidelity.__version__,
         "seed": common["seed"],
         "precision": common.get("precision", "fp32"),
+        "sample_block": common.get("sample_block"),
+        "rng_device": common.get("rng_device"),
+        "repeats": common.get("repeats", 1),
     }
-    if kind == "kid":
-        fields |= {"kid_subsets": common["kid_subsets"], "kid_subset_size": common["kid_subset_size"]}
-    return fingerprint(fields)
+    return fingerprint(fields | (settings or {}))

@@ -1,8 +1,15 @@
 """`bench eval`: any set of images (a folder, or a cell that generates them) against any reference
-(a built-in dataset's split, or a folder), under the same protocol and cache as the cells use."""
+(a built-in dataset's split, or a folder), under the same protocol and cache as the cells use.
+
+With `--fake CELL_DIR` and no other option the cell is scored again under its own recorded protocol
+(its config.json's eval section, its dataset with its arguments, its device kind), through the same
+`evaluate` call the cell made, so the numbers are the ones in its result.json
+(tests/test_eval_reproduce.py). Every option overrides one recorded setting.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,24 +22,68 @@ from bench.datasets import DATASETS, DataContext
 from bench.datasets.base import ImageSplit
 from bench.datasets.batches import to_unit_range
 from bench.errors import BenchError
-from bench.eval.evaluate import domain, evaluate_samples, inception
+from bench.eval import metric_registry as registry
+from bench.eval.evaluate import domain, evaluate, evaluate_samples, inception
 from bench.eval.folder import read_images
-from bench.eval.generate import Sampler, unconditional
-from bench.eval.protocol import METRICS
+from bench.eval.generate import Sampler
 from bench.results import store
 
-KINDS = ("fd", "fid", "kid", "isc", "prc", "coverage")
-EXTRACTORS = ("auto", "domain", "inception")
+EXTRACTOR_LABEL = {"domain": "the domain classifier", "inception": "Inception"}
+# bench eval's option -> the EvalConfig field it sets
+SETTINGS = {
+    "n": "n_samples",
+    "n_real": "n_real",
+    "split": "split",
+    "batch_size": "batch_size",
+    "sample_block": "sample_block",
+    "seed": "seed",
+    "repeats": "repeats",
+    "kid_subsets": "kid_subsets",
+    "kid_subset_size": "kid_subset_size",
+    "isc_splits": "isc_splits",
+    "prc_neighborhood": "prc_neighborhood",
+    "precision": "precision",
+}
 
 
-def metric_names(kinds: list[str], extractor: str) -> list[str]:
-    """--metrics kinds on one extractor -> eval.metrics names (fd on inception is fid, and so on)."""
+def extractors_choice() -> tuple[str, ...]:
+    return ("auto", *registry.EXTRACTORS)
+
+
+def metric_items() -> list[str]:
+    """What --metrics accepts: every metric kind (fd, kid ... on the chosen extractor) and every name."""
+    return list(dict.fromkeys([m.kind for m in registry.metrics()] + registry.metric_names()))
+
+
+def resolve_metrics(items: list[str], extractor: str, labelled: bool) -> list[str]:
+    """--metrics items on --extractor -> eval.metrics names. A kind (fd, kid, isc, prc, coverage) is
+    taken on the extractor; a name that is no kind (fid, kid_inception, prc_domain) is itself."""
+    allowed = metric_items()
+    for k in items:
+        if k not in allowed:
+            raise BenchError(f"--metrics: unknown metric {k!r}; allowed: {', '.join(allowed)}")
+    if extractor not in extractors_choice():
+        raise BenchError(
+            f"--extractor: unknown extractor {extractor!r}; allowed: {', '.join(extractors_choice())}"
+        )
+    kinds = {m.kind for m in registry.metrics()}
+    on = {k: sorted({m.extractor for m in registry.metrics() if m.kind == k}) for k in kinds}
+    forced = {registry.get_metric(k).extractor for k in items if k not in kinds}
+    forced |= {on[k][0] for k in items if k in kinds and len(on[k]) == 1}
+    if extractor == "auto":
+        extractor = "inception" if "inception" in forced or not labelled else "domain"
     out = []
-    for k in kinds:
-        kind = "fd" if k == "fid" else k
-        if k == "fid" and extractor == "domain":
-            raise BenchError("--metrics: fid is Inception's FD; with --extractor domain ask for fd")
-        name = next((n for n, s in METRICS.items() if s.kind == kind and s.extractor == extractor), None)
+    for k in items:
+        if k not in kinds:
+            m = registry.get_metric(k)
+            if m.extractor != extractor:
+                raise BenchError(
+                    f"--metrics: {k} is {EXTRACTOR_LABEL.get(m.extractor, m.extractor)}'s "
+                    f"{m.kind.upper()}; with --extractor {extractor} ask for {m.kind}"
+                )
+            out.append(k)
+            continue
+        name = next((m.name for m in registry.metrics() if m.kind == k and m.extractor == extractor), None)
         if name is None:
             raise BenchError(f"--metrics: {k} is not available on the {extractor} extractor")
         out.append(name)
@@ -66,87 +117,165 @@ def _real(
     )
 
 
-SamplerFor = Callable[[int], Sampler]  # batch size -> sampler
+def _extractors(
+    names: list[str],
+    info: Any,
+    train: ImageSplit | None,
+    test: ImageSplit,
+    cache_dir: Path,
+    assets_dir: Path | None,
+    real: str,
+) -> dict:
+    out = {}
+    for kind in sorted(registry.needed_extractors(names)):
+        if kind == "domain":
+            if info is None or train is None or not info.num_classes:
+                raise BenchError(f"--extractor domain: {real} has no labels to train a domain classifier on")
+            out["domain"] = domain(info, train, test, cache_dir)
+        else:
+            out[kind] = inception(assets_dir)
+    return out
 
 
-def _fake(
-    fake: str, n: int | None, device: torch.device
-) -> tuple[SamplerFor, int, torch.device, dict[str, Any]]:
-    """(sampler given the batch size, N, where samples are made, what the fake images are)."""
-    path = Path(fake)
-    if (path / store.CONFIG).is_file():
-        from bench.train.restore_cell import restore_cell
+def _device(choice: str, recorded: str | None) -> torch.device:
+    if choice == "auto":
+        choice = recorded or ("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device: cuda was asked for (or recorded by the cell) and no GPU is available")
+    return torch.device(choice)
 
-        cfg, model, _ = restore_cell(path, device)
-        about = {"cell": cfg.cell_id, "step": model.total_steps}
-        return lambda bs: unconditional(model), n or cfg.eval.n_samples, device, about
-    if path.is_dir():
-        images = read_images(path, n)
 
-        def from_folder(bs: int) -> Sampler:
-            # Chunk j of a folder is simply its images j*bs .. j*bs+size, in path order.
-            return lambda j, size, g: to_unit_range(images[j * bs : j * bs + size])
+def _cell_eval(
+    path: Path,
+    real: str | None,
+    items: list[str] | None,
+    extractor: str,
+    given: dict[str, Any],
+    device_choice: str,
+    assets_dir: Path | None,
+) -> dict[str, Any]:
+    """Score a trained cell through `evaluate`, under its recorded protocol with `given` overrides."""
+    from bench.eval.cell_eval import cell_identity, reference_side
+    from bench.eval.evaluate import cell_extractors
+    from bench.train.restore_cell import restore_cell
 
-        return from_folder, len(images), torch.device("cpu"), {"folder": str(path.resolve())}
-    raise BenchError(
-        f"--fake: {fake!r} is neither a cell folder (with {store.CONFIG}) nor a folder of images"
-    )
+    result = store.read_result(path)
+    recorded = (result or {}).get("protocol", {}).get("rng_device")
+    device = _device(device_choice, recorded)
+    cfg, model, source = restore_cell(path, device)
+    info = source.info()
+    ctx = DataContext.from_env()
+    cache_dir = ctx.cache_dir.parent
+    raw = cfg.eval.model_dump(mode="json") | given
+    split = raw["split"]
+    other = _real(real, split, ctx) if real is not None else None
+    if items is not None:
+        labelled = (other[2] is not None and other[2].num_classes > 0) if other else info.num_classes > 0
+        raw["metrics"] = resolve_metrics(items, extractor, labelled)
+    ev = validate(EvalConfig, raw, "bench eval")
+    t0 = time.perf_counter()
+    if other is None:
+        cell = cfg.model_copy(update={"eval": ev})
+        identity = cell_identity(cell, info)
+        if ev.split not in info.splits:
+            allowed = ", ".join(info.splits)
+            raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")
+        test = reference_side(info, source.load(ev.split, ctx))
+        extractors = cell_extractors(
+            list(ev.metrics), info, source.load("train", ctx), test, cache_dir, conditional=model.conditional
+        )
+        cuda = device.type == "cuda"
+        metrics, protocol = evaluate(model, info, test, ev, extractors, cuda, identity, cache_dir)
+        metrics.pop("eval_seconds", None)
+        about_real: dict[str, Any] = identity
+    else:
+        from bench.eval.generate import unconditional
+
+        test, about_real, rinfo, train = other
+        extractors = _extractors(list(ev.metrics), rinfo, train, test, cache_dir, assets_dir, str(real))
+        metrics, protocol, _ = evaluate_samples(
+            unconditional(model),
+            device,
+            test,
+            about_real,
+            ev,
+            list(ev.metrics),
+            extractors,
+            cache_dir,
+            device.type == "cuda",
+            num_classes=rinfo.num_classes if rinfo is not None else 0,
+        )
+    return {
+        "metrics": metrics,
+        "protocol": protocol,
+        "fake": {"cell": cfg.cell_id, "step": model.total_steps},
+        "real": about_real,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+SamplerFor = Callable[[int], Sampler]  # sample block -> sampler
 
 
 def run_eval(
     fake: str,
-    real: str,
-    kinds: list[str],
+    real: str | None = None,
+    kinds: list[str] | None = None,
     extractor: str = "auto",
     n: int | None = None,
     n_real: int | None = None,
-    split: str = "test",
-    batch_size: int = 250,
-    seed: int = 0,
+    split: str | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
     kid_subset_size: int | None = None,
-    isc_splits: int = 10,
-    precision: str = "fp32",
+    isc_splits: int | None = None,
+    precision: str | None = None,
     assets_dir: Path | None = None,
+    kid_subsets: int | None = None,
+    prc_neighborhood: int | None = None,
+    sample_block: int | None = None,
+    repeats: int | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
-    """Scores of `fake` against `real` with the protocol they were measured under, as plain data."""
+    """Scores of `fake` against `real` with the protocol they were measured under, as plain data.
+
+    A setting left None is the cell's recorded one (a cell folder) or EvalConfig's default (a folder of
+    images; KID's subset size then defaults to min(1000, N, N real)).
+    """
+    local = locals()
+    given = {field: local[opt] for opt, field in SETTINGS.items() if local[opt] is not None}
+    if device not in ("auto", "cpu", "cuda"):
+        raise BenchError(f"--device: unknown device {device!r}; allowed: auto, cpu, cuda")
+    path = Path(fake)
+    if (path / store.CONFIG).is_file():
+        return _cell_eval(path, real, kinds, extractor, given, device, assets_dir)
+    if real is None:
+        raise BenchError("--real: required unless --fake is a cell folder (which knows its dataset)")
+    if not path.is_dir():
+        raise BenchError(
+            f"--fake: {fake!r} is neither a cell folder (with {store.CONFIG}) nor a folder of images"
+        )
     t0 = time.perf_counter()
-    for k in kinds:
-        if k not in KINDS:
-            raise BenchError(f"--metrics: unknown metric {k!r}; allowed: {', '.join(KINDS)}")
-    if extractor not in EXTRACTORS:
-        raise BenchError(f"--extractor: unknown extractor {extractor!r}; allowed: {', '.join(EXTRACTORS)}")
     ctx = DataContext.from_env()
     cache_dir = ctx.cache_dir.parent
     cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    real_split, identity, info, train = _real(real, split, ctx)
-    if extractor == "auto":
-        labelled = info is not None and info.num_classes > 0
-        extractor = "inception" if {"fid", "isc"} & set(kinds) or not labelled else "domain"
-    names = metric_names(kinds, extractor)
-    if extractor == "domain":
-        if info is None or train is None:
-            raise BenchError(f"--extractor domain: {real} has no labels to train a domain classifier on")
-        extractors = {"domain": domain(info, train, real_split, cache_dir)}
-    else:
-        extractors = {"inception": inception(assets_dir)}
-    sampler_for, n_fake, sample_device, fake_identity = _fake(fake, n, device)
+    resolve_metrics(kinds or ["fd", "kid"], extractor, True)  # refuse bad --metrics before reading data
+    real_split, identity, info, train = _real(real, split or "test", ctx)
+    names = resolve_metrics(kinds or ["fd", "kid"], extractor, info is not None and info.num_classes > 0)
+    images = read_images(path, n)
     n_ref = min(n_real or len(real_split), len(real_split))
-    raw = {
-        "metrics": names,
-        "n_samples": n_fake,
-        "n_real": n_ref,
-        "split": split,
-        "batch_size": batch_size,
-        "seed": seed,
-        "precision": precision,
-        "isc_splits": isc_splits,
-        "kid_subset_size": kid_subset_size or min(1000, n_fake, n_ref),
-    }
+    kid_default = min(1000, len(images), n_ref)
+    raw = {"metrics": names, "kid_subset_size": kid_default, **given, "n_samples": len(images)}
     ev = validate(EvalConfig, raw, "bench eval")
+    extractors = _extractors(names, info, train, real_split, cache_dir, assets_dir, real)
+
+    def from_folder(j: int, size: int, g: torch.Generator) -> torch.Tensor:
+        # Block j of a folder is simply its images j*block .. j*block+size, in path order.
+        return to_unit_range(images[j * ev.sample_block : j * ev.sample_block + size])
+
     scores, protocol, _ = evaluate_samples(
-        sampler_for(ev.batch_size),
-        sample_device,
+        from_folder,
+        torch.device("cpu"),
         real_split,
         identity,
         ev,
@@ -154,13 +283,17 @@ def run_eval(
         extractors,
         cache_dir,
         cuda,
-        n=n_fake,
+        n=len(images),
         num_classes=info.num_classes if info is not None else 0,
     )
     return {
         "metrics": scores,
         "protocol": protocol,
-        "fake": fake_identity,
+        "fake": {"folder": str(path.resolve())},
         "real": identity,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def dumps(out: dict[str, Any]) -> str:
+    return json.dumps(out, indent=2, sort_keys=True) + "\n"
