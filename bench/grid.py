@@ -406,12 +406,10 @@ def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
     n_real = ev.n_real or available or ev.n_samples
     if available and n_real > available:
         raise BenchError(f"{where}.n_real: {n_real} exceeds the {available} images of {info.name}/{ev.split}")
-    if {"kid", "kid_inception"} & set(ev.metrics) and ev.kid_subset_size > min(ev.n_samples, n_real):
-        raise BenchError(
-            f"{where}.kid_subset_size: {ev.kid_subset_size} is larger than the {min(ev.n_samples, n_real)} "
-            f"images available (n_samples={ev.n_samples}, real={n_real}); lower kid_subset_size or raise N"
-        )
-    domain_metrics = set(ev.metrics) & {"fd", "kid", "coverage", "prc_domain"}
+    from bench.eval.metric_registry import check_sizes, get_metric
+
+    check_sizes(ev, list(ev.metrics), ev.n_samples, min(n_real, ev.n_real or n_real), where)
+    domain_metrics = {m for m in ev.metrics if get_metric(m).extractor == "domain"}
     if ev.extractor == "auto" and info.num_classes == 0 and domain_metrics:
         raise BenchError(
             f"{where}.metrics: {', '.join(sorted(domain_metrics))} need a domain classifier and {info.name} "
