@@ -81,7 +81,9 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(
         n=n,
         mean=float(x.mean()),
-        std=float(x.std(ddof=1)) if n > 1 else None,
+        # Equal values have no spread: exactly 0, not the 1e-17 that summing their squared deviations
+        # from a rounded mean leaves.
+        std=None if n == 1 else 0.0 if np.all(x == x[0]) else float(x.std(ddof=1)),
         median=float(np.median(x)),
         min=float(x.min()),
         max=float(x.max()),
