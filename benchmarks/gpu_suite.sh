@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every GPU figure the project reports, in one run of a few minutes, for a machine lent for a short time.
+#   bash benchmarks/gpu_suite.sh [OUT_DIR]      (default: benchmarks/out-gpu; OUT_DIR/*.log hold the output)
+# Each step has its own time limit, so one slow step cannot eat the lease; the whole set is sized for
+# about 6 minutes on one H200. Needs the project installed (./dev.sh setup) or PYTHONPATH at the checkout.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-benchmarks/out-gpu}
+mkdir -p "$out"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:-$PWD}
+step() {  # step NAME SECONDS CMD...: run with a limit, keep the log, never stop the suite
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit}s): $*" | tee "$out/$name.log"
+  timeout "$limit" "$@" 2>&1 | tee -a "$out/$name.log"
+  echo "== $name: exit ${PIPESTATUS[0]}" | tee -a "$out/$name.log"
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/device.log"
+# DCGAN-64 (widths 64, batch 128): one cell alone, then 4 and 8 packed on the one GPU (target >= 50k
+# img/s alone, >= 100k packed).
+step dcgan64 120 "$PY" benchmarks/train_throughput.py --family dcgan --resolution 64 --width 64 --batch 128 --steps 50
+step dcgan64_packed4 150 "$PY" benchmarks/train_throughput.py --family dcgan --resolution 64 --width 64 --batch 128 --steps 50 --packed 4
+step dcgan64_packed8 180 "$PY" benchmarks/train_throughput.py --family dcgan --resolution 64 --width 64 --batch 128 --steps 50 --packed 8
+# InceptionV3 features (target >= 20k img/s), fp32 and bf16 channels_last.
+step inception 120 "$PY" benchmarks/train_throughput.py --inception --batch 500 --rounds 5
+# FD/KID: NumPy (torch-fidelity) vs torch float64 on the device, 10k x 2048 features.
+step fd_kid_device 180 "$PY" benchmarks/eval_stats_device.py --n 10000 --kid-subsets 100
+# Seeds stacked with vmap vs one after another (kept only if faster; on the CPU it is slower).
+step seeds_stacked 90 "$PY" benchmarks/seeds_stacked.py --seeds 3 --steps 50 --rounds 5
+# MNIST-size cells per hour: 8 small cells one at a time vs 8 at once on the GPU (target >= 6x).
+step cells_per_hour 420 "$PY" benchmarks/cells_per_hour.py --cells 8 --steps 1500
+echo "logs in $out"
