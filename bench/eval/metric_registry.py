@@ -518,6 +518,77 @@ register_metric(
 )
 
 
+# ---- metrics computed by bench itself on any extractor's features (bench/eval/knn.py, fd_infinity.py) ----
+
+DC_NEIGHBORHOOD = 5  # k of Naeem et al. 2020 (their recommended value), fixed: part of the code's protocol
+FD_INF_MIN_N = 100  # the smallest of the fit's 15 subset sizes is a tenth of N
+
+
+def _dc(x: MetricInput) -> tuple[float, ...]:
+    from bench.eval.knn import density_coverage
+
+    dc = density_coverage(x.real_fd, x.fake_fd, k=DC_NEIGHBORHOOD)
+    return dc["density"], dc["coverage"]
+
+
+def _fd_inf(x: MetricInput) -> tuple[float, ...]:
+    from bench.eval.fd_infinity import fd_infinity, fd_infinity_sizes
+
+    out = fd_infinity(
+        x.fake_fd, (x.real.stats["mu"], x.real.stats["sigma"]), fd_infinity_sizes(len(x.fake_fd)), x.ev.seed
+    )
+    return float(out["fd_inf"]), float(out["r2"])
+
+
+def _dc_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:
+    if min(n, n_real) <= DC_NEIGHBORHOOD:
+        k, got = DC_NEIGHBORHOOD, min(n, n_real)
+        return f"n_samples: density/coverage need more than k={k} images per side, got {got}"
+    return None
+
+
+def _fd_inf_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:
+    if n < FD_INF_MIN_N:
+        return (
+            f"n_samples: FD-infinity fits FD at 15 subset sizes and needs >= {FD_INF_MIN_N} images, got {n}"
+        )
+    return None
+
+
+for _ext, _suffix in (("domain", "_domain"), ("inception", "_inception")):
+    register_metric(
+        f"dc{_suffix}",
+        "dc",
+        _ext,
+        (
+            Output(
+                "density_{key}",
+                False,
+                description="density (Naeem 2020): mean real k-NN balls per sample / k",
+            ),
+            Output("knn_coverage_{key}", False, description="coverage (Naeem 2020): share of real balls hit"),
+        ),
+        _dc,
+        sizes=(_dc_rule,),
+        description=f"density and coverage, k={DC_NEIGHBORHOOD} nearest real neighbours ({_ext} features)",
+    )
+    register_metric(
+        f"fd_inf{_suffix}",
+        "fd_inf",
+        _ext,
+        (
+            Output(
+                "fd_inf_{key}", True, description="FD extrapolated to N -> infinity (Chong & Forsyth 2020)"
+            ),
+            Output("fd_inf_{key}_r2", False, hidden=True, description="R^2 of the FD(N) = a + b/N fit"),
+        ),
+        _fd_inf,
+        sizes=(_fd_inf_rule,),
+        settings=("seed",),
+        description=f"bias-free FD: FD at 15 subset sizes, linear in 1/N, intercept ({_ext} features)",
+    )
+
+
 # ---- result keys written besides the metrics: conditional models, model families, the evaluation ----
 
 for _template, _metric, _lower, _hidden, _desc in (
