@@ -6,3 +6,6 @@ try:  # the installed distribution's version, so `bench --version` and pyproject
     __version__ = version("bench")
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
+
+# Every registered metric is known before any config validates (bench.config.METRIC_NAMES).
+from bench.eval import metric_registry as _metric_registry  # noqa: E402, F401

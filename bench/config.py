@@ -95,12 +95,18 @@ class TrainConfig(StrictModel):
         return self
 
 
-def _registered_metric(name: str) -> str:
-    # The registry is read when a config is validated, not when this module is imported, so the
-    # registry's own import of EvalConfig (to check a metric's settings) finds it defined.
-    from bench.eval.metric_registry import check_metric_name
+# Names of the registered metrics, in registration order. bench/eval/metric_registry.py appends to it as
+# it registers each metric: it imports this module and this module never imports it, so the import graph
+# has no cycle; bench/__init__.py imports the registry, so the list is full whenever a config validates.
+METRIC_NAMES: list[str] = []
 
-    return check_metric_name(name)
+
+def _registered_metric(name: str) -> str:
+    if name not in METRIC_NAMES:
+        quoted = [repr(n) for n in METRIC_NAMES]
+        allowed = ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
+        raise ValueError(f"input should be {allowed}")
+    return name
 
 
 # A name registered in bench/eval/metric_registry.py (`bench list metrics`): fd, kid, coverage,

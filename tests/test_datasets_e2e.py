@@ -33,7 +33,7 @@ def test_bench_run_trains_and_evaluates_a_cell_on_fabricated_mnist(tmp_path: Pat
     args = ["run", "--grid", str(grid), "--out", str(out), "--in-process", "--data-root", str(root)]
     res = CliRunner().invoke(app, args, standalone_mode=False)
     assert res.exception is None, res.output
-    (cell,) = [d for d in out.iterdir() if d.is_dir()]
+    (cell,) = [d for d in out.iterdir() if (d / "config.json").is_file()]  # besides report/
     result = store.read_result(cell)
     assert result["status"] == "done", result.get("reason")
     # The subset is its own extractor (8 classes), evaluated on the fabricated test split's 64 images.

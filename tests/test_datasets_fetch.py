@@ -97,12 +97,9 @@ def test_a_cell_hitting_missing_files_fails_with_that_message(write_grid, tmp_pa
     (cell_dir,) = materialize(
         load_grid(str(write_grid(datasets=["mnist"], models=["mlp_vae"]))), tmp_path / "o"
     )
-    result = run_cell(cell_dir)
-    assert result["status"] == "failed"
-    assert (
-        "bench data fetch mnist --root" in result["reason"]
-        and "expected files are missing" in result["reason"]
-    )
+    run = run_cell(cell_dir)
+    assert run.status == "failed"
+    assert "bench data fetch mnist --root" in run.reason and "expected files are missing" in run.reason
 
 
 def test_interrupted_download_leaves_nothing_that_loads_and_the_next_fetch_works(tmp_path: Path) -> None:

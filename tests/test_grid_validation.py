@@ -32,7 +32,8 @@ CASES = [
     ({"seeds": [1.5]}, "seeds: expected integers, got 1.5"),
     (
         {"models": [{"dcgan": {"g_widht": 8}}]},
-        "models.dcgan.g_widht: unknown key; allowed: lr, betas, g_width",
+        "models.dcgan.g_widht: unknown key; allowed: ema, ema_start, lr, betas, loss, critic_steps, "
+        "gp_weight, g_width",
     ),
     ({"models": [{"dcgan": {"lr": -1.0}}]}, "models.dcgan.lr: input should be greater than 0 (got -1.0)"),
     ({"models": "mlp_vae"}, "models: expected a non-empty list, got 'mlp_vae'"),

@@ -22,10 +22,11 @@ def _modules() -> dict[str, Path]:
 def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
     """module -> bench modules it imports anywhere in its body. A submodule importing its own package
     (`from bench.datasets import base` inside bench.datasets.x) is not counted: that is how packages
-    are built, and the package is being initialised already."""
+    are built, and the package is being initialised already. Imports under `if TYPE_CHECKING:` are
+    not counted either: they never run, so they form no cycle at import time."""
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for m, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _runtime_nodes(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -34,6 +35,20 @@ def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
                 continue
             graph[m] |= {n for n in names if n in mods and n != m and not m.startswith(n + ".")}
     return graph
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of `tree` except those inside `if TYPE_CHECKING:` blocks."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            test = child.test if isinstance(child, ast.If) else None
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -73,12 +73,17 @@ def test_config_validation_reads_the_registry() -> None:
         "kid_inception",
         "isc",
         "prc",
+        "dc_domain",
+        "fd_inf_domain",
+        "dc_inception",
+        "fd_inf_inception",
     ]
     with pytest.raises(BenchError) as err:
         validate(EvalConfig, {"curve_metrics": ["fd", "fdi"]}, "eval")
     assert str(err.value) == (
         "eval.curve_metrics.1: input should be 'fd', 'kid', 'coverage', 'prc_domain', 'fid', "
-        "'kid_inception', 'isc' or 'prc' (got 'fdi')"
+        "'kid_inception', 'isc', 'prc', 'dc_domain', 'fd_inf_domain', 'dc_inception' or "
+        "'fd_inf_inception' (got 'fdi')"
     )
 
 

@@ -26,7 +26,7 @@ from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from
 
 from bench.errors import BenchError
 from bench.eval.domain import load_classifier
-from bench.eval.metric_registry import isc_size_problem, kid_size_problem, prc_size_problem
+from bench.eval.size_rules import isc_size_problem, kid_size_problem, prc_size_problem
 
 DOMAIN_EXTRACTOR = "bench-domain"
 

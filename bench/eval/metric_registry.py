@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.config import METRIC_NAMES, EvalConfig
 from bench.errors import BenchError
+from bench.eval.size_rules import isc_size_problem, kid_size_problem, prc_size_problem
 
 if TYPE_CHECKING:
     import torch
 
-    from bench.config import EvalConfig
     from bench.eval.protocol import Extractor
     from bench.eval.reference import Reference
 
@@ -183,8 +184,6 @@ def register_metric(
         raise ValueError(f"metric {name!r}: outputs must be a non-empty list of Output")
     if not callable(compute) or not all(callable(s) for s in sizes):
         raise ValueError(f"metric {name!r}: compute and every size rule must be callable")
-    from bench.config import EvalConfig
-
     unknown = [s for s in settings if s not in EvalConfig.model_fields]
     if unknown:
         raise ValueError(f"metric {name!r}: settings {unknown} are not eval settings")
@@ -214,6 +213,7 @@ def register_metric(
         _OUTPUTS[:] = [t for t in _OUTPUTS if not any(t[2] is a for a in added)]
         raise
     _METRICS[name] = spec
+    METRIC_NAMES.append(name)
     return spec
 
 
@@ -224,6 +224,7 @@ def _drop_outputs(metric: str) -> None:
 def unregister_metric(name: str) -> None:
     """Remove a metric and its result keys (for tests that register an example)."""
     _METRICS.pop(name)
+    METRIC_NAMES.remove(name)
     _drop_outputs(name)
 
 
@@ -246,19 +247,6 @@ def metrics() -> list[MetricDef]:
 def other_outputs() -> list[OutputInfo]:
     """The registered result keys no metric computes (families' test metrics ...), as templates."""
     return [info for _, _, info in _OUTPUTS if info.metric not in _METRICS]
-
-
-def allowed_text() -> str:
-    """'fd', 'kid', ... or 'prc': the list a validation error shows (pydantic's Literal wording)."""
-    quoted = [repr(n) for n in _METRICS]
-    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
-
-
-def check_metric_name(name: str) -> str:
-    """pydantic validator of one eval.metrics entry."""
-    if name not in _METRICS:
-        raise ValueError(f"input should be {allowed_text()}")
-    return name
 
 
 def needed_extractors(names: list[str] | tuple[str, ...]) -> set[str]:
@@ -317,36 +305,6 @@ def output_info(key: str) -> OutputInfo | None:
 def fingerprint_settings(name: str, ev: EvalConfig) -> dict[str, Any]:
     """The settings of metric `name` that go into its fingerprint besides the common protocol."""
     return {s: getattr(ev, s) for s in get_metric(name).settings}
-
-
-# ---- size rules: one text each, used by validation, evaluation and torch-fidelity wrappers ----
-
-
-def kid_size_problem(subset_size: int, n: int, n_real: int) -> str | None:
-    if subset_size <= min(n, n_real):
-        return None
-    return (
-        f"kid_subset_size: {subset_size} is larger than the {min(n, n_real)} images available "
-        f"({n} generated, {n_real} real); lower kid_subset_size or raise N"
-    )
-
-
-def isc_size_problem(splits: int, n: int) -> str | None:
-    if n >= 2 * splits:
-        return None
-    return (
-        f"isc_splits: {splits} splits need at least {2 * splits} generated images, got {n}; "
-        "lower isc_splits or raise N"
-    )
-
-
-def prc_size_problem(neighborhood: int, n: int, n_real: int) -> str | None:
-    if min(n, n_real) > neighborhood:
-        return None
-    return (
-        f"prc_neighborhood: {neighborhood} nearest neighbours need more than {neighborhood} images on each "
-        f"side, got {n} generated and {n_real} real"
-    )
 
 
 def _kid_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:

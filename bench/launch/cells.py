@@ -29,9 +29,7 @@ def materialize(grid: Grid, out: Path, say: Callable[[str], None] | None = None)
         reevaluate += cell.write_config(cfg) == "reevaluate"
         dirs.append(cell.path)
     if reevaluate and say is not None:
-        say(
-            f"{reevaluate} finished cell(s): new evaluation settings, evaluated again (not retrained)"
-        )
+        say(f"{reevaluate} finished cell(s): new evaluation settings, evaluated again (not retrained)")
     return dirs
 
 

@@ -168,6 +168,9 @@ def calibrate(cfg: CellConfig, device: torch.device) -> tuple[float, float] | No
         elapsed += time.perf_counter() - t0
         steps += 1
     model.train(False)
+    # Image-to-image families pick their source images after training: finalize first (a fit over
+    # random images; VQ-VAE's prior on so few codes is crude, but it is sampled only to be timed).
+    model.finalize(split, torch.Generator(device).manual_seed(0))
     m = min(cfg.eval.batch_size, cfg.eval.n_samples)
     _sync(device)
     t0 = time.perf_counter()
@@ -210,10 +213,13 @@ def estimate(
             info_cls = DATASETS.get(first.dataset)
             info = info_cls(info_cls.Args.model_validate(first.dataset_args)).info()
             steps = total_steps(first, info.splits.get("train", 0))
-            rates = calibrate(first, device) if steps is not None else None
-            if rates is None:
+            try:
+                rates = calibrate(first, device) if steps is not None else None
+            except Exception as err:  # an estimate must never stop a dry run
+                rates, source = None, f"not estimated (calibration failed: {type(err).__name__}: {err})"
+            if steps is None:
                 source = "not estimated (the training split's size is known only once loaded)"
-            else:
+            if rates is not None:
                 step_s, sample_s = rates
                 per_cell = steps * step_s + first.eval.n_samples * sample_s
                 per_cell *= first.train.processes if first.train.batch_size_per == "device" else 1
