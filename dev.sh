@@ -29,7 +29,7 @@ setup() {
 cmd=${1:-}
 shift || true
 case "$cmd" in
-  demo)  setup; exec "$VENV/bin/bench" run --grid quick "$@" ;;
+  demo)  setup; exec "$VENV/bin/bench" run --grid quick --jobs 2 "$@" ;;
   test)  setup; exec "$VENV/bin/python" -m pytest -q "$@" ;;
   lint)  setup; exec "$VENV/bin/ruff" check bench tests benchmarks ;;
   bench) setup; exec "$VENV/bin/python" benchmarks/runner_overhead.py "$@" ;;
