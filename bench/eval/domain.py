@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,20 +98,27 @@ def _head_targets(info: DatasetInfo, split: ImageSplit) -> tuple[list[int], list
     return sizes, targets
 
 
+def shuffled_batches(n: int, batch: int, epochs: float, max_steps: int, seed: int) -> Iterator[torch.Tensor]:
+    """Index batches over range(n) for training an extractor: a seeded permutation walked in order, a
+    fresh one when fewer than `batch` indices remain; ceil(epochs * n / batch) of them, at most
+    max_steps."""
+    g = torch.Generator().manual_seed(seed)
+    steps = min(max_steps, math.ceil(epochs * n / batch))
+    perm, pos = torch.randperm(n, generator=g), 0
+    for _ in range(steps):
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        yield perm[pos : pos + batch]
+        pos += batch
+
+
 def _train(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None) -> tuple[dict, float | None]:
     sizes, targets = _head_targets(info, train)
-    g = torch.Generator().manual_seed(RECIPE["seed"])
     torch.manual_seed(RECIPE["seed"])
     net = DomainClassifier(info.channels, info.resolution, sizes, RECIPE["width"], RECIPE["feat_dim"])
     opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
     n, bs = len(train), min(RECIPE["batch"], len(train))
-    steps = min(RECIPE["max_steps"], math.ceil(RECIPE["epochs"] * n / bs))
-    perm, pos = torch.randperm(n, generator=g), 0
-    for _ in range(steps):
-        if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos : pos + bs]
-        pos += bs
+    for idx in shuffled_batches(n, bs, RECIPE["epochs"], RECIPE["max_steps"], RECIPE["seed"]):
         _, logits = net(to_unit_range(train.images[idx]))
         loss = sum(F.cross_entropy(lg, t[idx]) for lg, t in zip(logits, targets, strict=True))
         opt.zero_grad(set_to_none=True)

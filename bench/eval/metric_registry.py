@@ -20,6 +20,7 @@ import what they need when called.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ class OutputInfo:
     headline: bool  # shown in the terminal leaderboard
     hidden: bool  # kept in files, no leaderboard column (per-class FD, *_best_step, *_std)
     description: str
+    # What a mode-collapse check reads it as: "coverage" (share of modes found, low = collapse),
+    # "class_kl" (divergence of the class histogram, high = collapse), "recall"; None for other keys.
+    diversity: str | None = None
+    shared: bool = False  # computed by a registered metric for every family (not a family's own key)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Output:
     hidden: bool = False
     description: str = ""
     aliases: tuple[tuple[str, str], ...] = ()  # (extractor key, fixed name): (("inception", "fid"),)
+    diversity: str | None = None  # see OutputInfo.diversity
 
     def name(self, key: str) -> str:
         return dict(self.aliases).get(key) or self.template.format(key=key)
@@ -205,7 +211,9 @@ def register_metric(
             # On an extractor with a fixed key the result key is concrete ("kid_inception"); it wins over
             # a template ("kid_{key}") because output_info tries the most specific pattern first.
             template = o.name(fixed) if fixed else o.template
-            info = OutputInfo(template, name, o.lower_is_better, o.headline, o.hidden, o.description)
+            info = OutputInfo(
+                template, name, o.lower_is_better, o.headline, o.hidden, o.description, o.diversity, True
+            )
             _add_output(template, info)
             added.append(info)
     except ValueError:
@@ -293,12 +301,12 @@ def output_info(key: str) -> OutputInfo | None:
                 False,
                 inner.hidden,
                 f"{inner.description} (EMA weights)",
+                inner.diversity,
+                inner.shared,
             )
     for pattern, _, info in _OUTPUTS:
         if pattern.match(key):
-            return OutputInfo(
-                key, info.metric, info.lower_is_better, info.headline, info.hidden, info.description
-            )
+            return dataclasses.replace(info, name=key)
     return None
 
 
@@ -377,7 +385,9 @@ def _kid_outputs() -> tuple[Output, ...]:
 def _prc_outputs() -> tuple[Output, ...]:
     return (
         Output("precision_{key}", False, description="improved precision (k nearest neighbours)"),
-        Output("recall_{key}", False, description="improved recall (k nearest neighbours)"),
+        Output(
+            "recall_{key}", False, description="improved recall (k nearest neighbours)", diversity="recall"
+        ),
     )
 
 
@@ -406,8 +416,14 @@ register_metric(
             False,
             headline=True,
             description="share of classes the classifier finds among samples (>= 10% of fair share)",
+            diversity="coverage",
         ),
-        Output("class_kl_{key}", True, description="KL(generated class histogram || real), nats"),
+        Output(
+            "class_kl_{key}",
+            True,
+            description="KL(generated class histogram || real), nats",
+            diversity="class_kl",
+        ),
     ),
     _coverage,
     description="mode coverage and class KL on the domain classifier",

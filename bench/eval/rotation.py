@@ -14,7 +14,6 @@ seed; a file lock makes one process train while the others wait, and the file is
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from bench.datasets.base import ImageSplit
 from bench.datasets.batches import to_unit_range
+from bench.eval.domain import shuffled_batches
 from bench.results.store import atomic_write
 
 RECIPE: dict[str, Any] = {
@@ -78,18 +78,12 @@ def _key(images: torch.Tensor, recipe: dict[str, Any], seed: int) -> str:
 
 
 def _train(images: torch.Tensor, recipe: dict[str, Any], seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = RotationNet(images.shape[1], recipe["width"], recipe["feat_dim"])
     opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
     n, bs = len(images), min(recipe["batch"], len(images))
-    steps = min(recipe["max_steps"], math.ceil(recipe["epochs"] * n / bs))
-    perm, pos = torch.randperm(n, generator=g), 0
-    for _ in range(steps):
-        if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        x, y = rotations(to_unit_range(images[perm[pos : pos + bs]]))
-        pos += bs
+    for idx in shuffled_batches(n, bs, recipe["epochs"], recipe["max_steps"], seed):
+        x, y = rotations(to_unit_range(images[idx]))
         loss = F.cross_entropy(net.head(net.trunk(x)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

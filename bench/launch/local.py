@@ -14,6 +14,7 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import load_cell, materialize, record_crash
 from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
-from bench.results.cell_dir import CellDir
+from bench.results.cell_dir import CellDir, CellResult
 from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
 
@@ -125,6 +126,51 @@ def thread_share(jobs: int) -> dict[str, str]:
     return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
+class GridLog:
+    """Plain lines for a console that is no terminal (a pipe, a file, CI, SLURM), where rich draws no
+    bars: one line when a cell starts, one when it ends (state, headline score, time), and the grid's
+    progress with an ETA from the cells finished so far."""
+
+    def __init__(self, console: Console, name: str, total: int, done: int) -> None:
+        self.console, self.name, self.total, self.done = console, name, total, done
+        self.on = not console.is_terminal
+        self.t0, self.finished = time.monotonic(), 0
+        self.lock = threading.Lock()
+
+    def start(self, cid: str) -> None:
+        if self.on:
+            with self.lock:
+                self.console.print(f"start  {cid}", highlight=False, soft_wrap=True)
+
+    def end(self, cid: str, state: str, result: CellResult | None) -> None:
+        if not self.on:
+            return
+        from bench.results import columns
+
+        with self.lock:
+            self.done, self.finished = self.done + 1, self.finished + 1
+            score = ""
+            if result is not None and result.metrics:
+                heads = sorted((k for k in result.metrics if columns.headline(k)), key=columns.order)
+                if heads and result.metrics[heads[0]] is not None:
+                    score = f" {heads[0]} {result.metrics[heads[0]]:.4g}"
+            took = f" in {result.wall_seconds:.0f}s" if result is not None else ""
+            self.console.print(f"{state:6s} {cid}{score}{took}", highlight=False, soft_wrap=True)
+            elapsed = time.monotonic() - self.t0
+            left = self.total - self.done
+            eta = f", ETA {_clock(elapsed / self.finished * left)}" if left and self.finished else ""
+            self.console.print(
+                f"grid {self.name}: {self.done}/{self.total} cells, {_clock(elapsed)} elapsed{eta}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
 def run_local(
     grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1
 ) -> LaunchSummary:
@@ -153,11 +199,13 @@ def run_local(
                 bars.advance(grid_bar)
             else:
                 todo.append(cell_dir)
+        log = GridLog(console, grid.name, len(dirs), len(dirs) - len(todo))
 
         def one(cell_dir: Path, gpu: str | None = None) -> None:
             if children.stopping:
                 return
             cid = cell_dir.name
+            log.start(cid)
             cell_bar = bars.add_task(f"  {cid} train", total=None)
 
             def progress(phase: str, done: int, total: int) -> None:
@@ -190,6 +238,7 @@ def run_local(
             summary.states[cid] = status
             if status != "done":
                 console.print(f"[yellow]{cid}: {status}[/] {(result.reason if result else '') or ''}")
+            log.end(cid, status, result)
             bars.advance(grid_bar)
 
         together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]

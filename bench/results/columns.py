@@ -1,29 +1,18 @@
 """What a result key means to the results code: its direction, whether it is a headline score, hidden.
 
-The one place in bench/results that knows metric names. It asks the metric registry
-(`bench.eval.metric_registry.output_info`) when that exists, and otherwise falls back to the naming
-rules below. Keys may carry an `_ema` suffix (the EMA weights' score, same direction) and an
-`@fingerprint` column suffix (another protocol); both are stripped before looking the name up.
+Everything here asks the metric registry (`bench.eval.metric_registry.output_info`), the one place that
+knows metric names; a key the registry does not know is no score (no direction, no column of its own
+kind). Keys may carry an `_ema` suffix (the EMA weights' score, same direction) and an `@fingerprint`
+column suffix (another protocol); the registry strips both.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-# Fallback rules, used only while the registry has no entry for a key.
-LOWER_IS_BETTER = ("fd_", "fid", "kid_", "class_kl_", "recon_", "bpd", "l1", "cycle_l1", "denoise_mse")
-HIGHER_IS_BETTER = (
-    "coverage_", "isc", "precision_", "recall_", "cond_accuracy_", "psnr", "ssim", "elbo",
-    "codebook_usage", "perplexity", "density_",
-)  # fmt: skip
-NO_DIRECTION = re.compile(r".*_std$")  # spreads reported next to a score are not scores
-HIDDEN = ("eval_seconds",)
-# Details kept in result.json but not worth a column each: FD per class, the step of a curve's best.
-HIDDEN_PATTERN = re.compile(r".*(_class\d+|_best_step)$")
-# The terminal table keeps the sample-quality scores every family shares; the files keep every column.
-# (Per-class FD and its mean are a conditional family's own metrics, not headline scores.)
-HEADLINE = re.compile(r"^(fid|kid_inception|isc|fd_(?!.*_class)[^@]+|kid_(?!.*_std)[^@]+|coverage_[^@]+)$")
+from bench.eval.metric_registry import OutputInfo, get_metric, metric_names, output_info
+
+# A score measured per class, `<score>_class<c>` (conditional families, bench/eval/conditional.py).
 PER_CLASS = re.compile(r"^(.+)_class(\d+)$")
 
 
@@ -39,44 +28,29 @@ def curve_metric(key: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _registry_info(key: str) -> Any | None:
-    try:
-        from bench.eval.metric_registry import output_info
-    except ImportError:
-        return None
-    return output_info(base_name(key))
+def info(key: str) -> OutputInfo | None:
+    return output_info(key)
 
 
 def direction(key: str) -> bool | None:
-    """True when lower is better, False when higher is better, None when the key is not a score."""
-    info = _registry_info(key)
-    if info is not None:
-        return info.lower_is_better
-    name = curve_metric(key) or base_name(key)
-    if NO_DIRECTION.match(name):
+    """True when lower is better, False when higher is better, None when the key is not a score
+    (unknown, or a spread reported next to a score such as KID's std over subsets)."""
+    i = output_info(key)
+    if i is None or (i.hidden and base_name(key).endswith("_std")):
         return None
-    if name.startswith(LOWER_IS_BETTER):
-        return True
-    if name.startswith(HIGHER_IS_BETTER):
-        return False
-    return None
+    return i.lower_is_better
 
 
 def headline(key: str) -> bool:
     """A sample-quality score every family shares: shown in the terminal and the report's main tables."""
-    info = _registry_info(key)
-    if info is not None:
-        return bool(info.headline)
-    return bool(HEADLINE.match(base_name(key)))
+    i = output_info(key)
+    return bool(i and i.headline)
 
 
 def hidden(key: str) -> bool:
     """Kept in result.json but given no column (timings, per-class details, steps of bests)."""
-    info = _registry_info(key)
-    if info is not None and info.hidden:
-        return True
-    name = base_name(key)
-    return name in HIDDEN or bool(HIDDEN_PATTERN.match(name))
+    i = output_info(key)
+    return bool(i and i.hidden)
 
 
 def lower_is_better_words(key: str) -> str:
@@ -84,26 +58,47 @@ def lower_is_better_words(key: str) -> str:
     return "lower is better" if d else "higher is better" if d is False else "no direction"
 
 
-# Kinds of diversity scores the stability checks read (bench/results/stability.py), by key prefix.
-DIVERSITY_KINDS = {"coverage_": "coverage", "class_kl_": "class_kl", "recall_": "recall"}
-
-
 def diversity_kind(key: str) -> str | None:
     """ "coverage", "class_kl" or "recall" for the scores a mode-collapse check reads, else None."""
-    name = base_name(key)
-    if name.endswith("_std") or name.startswith("curve_"):
+    if curve_metric(key) is not None:
         return None
-    return next((kind for prefix, kind in DIVERSITY_KINDS.items() if name.startswith(prefix)), None)
+    i = output_info(key)
+    return i.diversity if i else None
 
 
 def shared(key: str) -> bool:
     """A score evaluation gives every family (sample quality, diversity, precision), as opposed to a
     family's own test metric (reconstruction, ELBO, codebook usage, cycle L1, conditional accuracy)."""
-    name = base_name(key)
-    return headline(key) or diversity_kind(key) is not None or name.startswith("precision_")
+    i = output_info(key)
+    return bool(i and i.shared and curve_metric(key) is None)
 
 
 def per_class(key: str) -> tuple[str, int] | None:
     """`fd_svhn_class3` -> ("fd_svhn", 3): a score measured per class (conditional families)."""
     m = PER_CLASS.match(base_name(key))
     return (m.group(1), int(m.group(2))) if m else None
+
+
+def order(key: str) -> tuple[int, str]:
+    """Columns in the order their metrics were registered (FD, KID, coverage, ...), unknown keys last."""
+    i = output_info(key)
+    names = metric_names()
+    return (names.index(i.metric) if i and i.metric in names else len(names), key)
+
+
+def is_kind(key: str, kind: str) -> bool:
+    """Whether `key` is written by a registered metric of this kind ("fd", "kid", ...)."""
+    i = output_info(key)
+    return bool(i and i.metric in metric_names() and get_metric(i.metric).kind == kind)
+
+
+def uses_setting(key: str, setting: str) -> bool:
+    """Whether the metric writing `key` reads the eval setting (e.g. kid_subsets)."""
+    i = output_info(key)
+    return bool(i and i.metric in metric_names() and setting in get_metric(i.metric).settings)
+
+
+def extractor(key: str) -> str | None:
+    """The extractor ("domain", "inception") of the registered metric writing `key`, else None."""
+    i = output_info(key)
+    return get_metric(i.metric).extractor if i and i.metric in metric_names() else None

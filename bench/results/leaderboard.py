@@ -217,13 +217,12 @@ def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboa
 def _main_base(columns: list[str], metric: str | None) -> str | None:
     """The metric name (no fingerprint) a group of rows is sorted by."""
     bases = [cols.base_name(c) for c in columns if cols.direction(c) is not None]
-    bases = [b for b in dict.fromkeys(bases) if not b.startswith("curve_")]
+    bases = [b for b in dict.fromkeys(bases) if cols.curve_metric(b) is None]
     if metric is not None and metric in bases:
         return metric
-    for wanted in ("fid",):
-        if wanted in bases:
-            return wanted
-    return next((b for b in bases if b.startswith("fd_")), next(iter(bases), None))
+    # A Frechet distance: FID (comparable with published numbers) before a domain FD.
+    fds = sorted((b for b in bases if cols.is_kind(b, "fd")), key=lambda b: cols.extractor(b) != "inception")
+    return fds[0] if fds else next(iter(bases), None)
 
 
 def _sections(
@@ -289,9 +288,7 @@ def _disambiguate(rows: list[Row]) -> None:
 
 
 def _column_order(c: str) -> tuple:
-    prefixes = ("fid", "fd_", "kid_", "coverage_", "class_kl_")
-    rank = next((i for i, p in enumerate(prefixes) if c.startswith(p)), len(prefixes))
-    return (rank, c)
+    return cols.order(c)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -429,7 +426,7 @@ def describe_protocol(protocol: dict[str, Any], column: str) -> str:
     parts.append(f"{protocol.get('n_generated', '?')} generated vs {protocol.get('n_real', '?')} real images")
     if protocol.get("real_split"):
         parts.append(f"from {protocol['real_split']}")
-    if base.startswith("kid") and protocol.get("kid_subsets"):
+    if cols.uses_setting(base, "kid_subsets") and protocol.get("kid_subsets"):
         parts.append(f"KID over {protocol['kid_subsets']} subsets of {protocol.get('kid_subset_size')}")
     parts.append(f"{protocol.get('precision', 'fp32')}, seed {protocol.get('seed', '?')}")
     if protocol.get("torch_fidelity"):
