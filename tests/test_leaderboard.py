@@ -193,3 +193,21 @@ def test_rows_without_scores_are_listed_not_ranked() -> None:
         console.print(table)
     text = console.export_text()
     assert "rows without scores" in text and "0/1/1" in text
+
+
+def test_evaluation_spread_from_recorded_repeats_sits_beside_the_seed_spread() -> None:
+    # Two seeds, each scored on 2 independent sample sets (eval.repeats: 2): the metric is their mean.
+    rows = []
+    for seed, reps in ((0, [10.0, 12.0]), (1, [20.0, 24.0])):
+        r = result("mlp_vae", seed, sum(reps) / 2)
+        r["protocol"] = {
+            **PROTOCOL,
+            "fingerprints": {"fd_digits": "0a1b2c3d"},  # as evaluation stores them, per score
+            "eval_repeats": {"seeds": [0, 1], "values": {"fd_digits": reps}},
+        }
+        rows.append(r)
+    lb = leaderboard.build(rows)
+    (row,) = lb.rows
+    # sqrt(mean of the per-seed variances (ddof 1)) = sqrt((2 + 8) / 2)
+    assert abs(row.eval_std("fd_digits") - 5**0.5) < 1e-12
+    assert row.summary("fd_digits").std == abs(11.0 - 22.0) / 2**0.5

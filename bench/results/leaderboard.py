@@ -203,7 +203,10 @@ def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboa
             column = column_of(name, r)
             row.values[column].append(float(value))
             protocols.setdefault(column, r.get("protocol", {}))
-        for name, repeats in (r.get("eval_repeats") or {}).items():
+        # eval.repeats: each repeat's value per key (bench/eval: protocol.eval_repeats.values); the
+        # metric itself is their mean, so the CI over seeds already carries the evaluation noise.
+        recorded = (r.get("protocol") or {}).get("eval_repeats") or {}
+        for name, repeats in (recorded.get("values") or r.get("eval_repeats") or {}).items():
             row.eval_repeats[column_of(name, r)].append([float(v) for v in repeats])
     _disambiguate(list(rows.values()))
     columns = sorted({c for row in rows.values() for c in row.values}, key=_column_order)
