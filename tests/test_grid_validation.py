@@ -105,11 +105,19 @@ def test_cell_ids_are_stable_and_change_with_the_config(write_grid) -> None:
     assert a[0].startswith("mlp_vae_digits_z4_s0_")
 
 
-def test_builtin_quick_grid_is_the_promised_4_models_x_2_latents() -> None:
+def test_builtin_quick_grid_is_the_promised_6_configurations_x_3_seeds() -> None:
     g = load_grid("quick")
-    assert len(g.cells) == 8
-    assert {c.model for c in g.cells} == {"mlp_vae", "mlp_gan", "dcgan", "wgan_gp"}
-    assert {c.latent_size for c in g.cells} == {8, 32}
+    assert len(g.cells) == 18 and {c.seed for c in g.cells} == {0, 1, 2}
+    configs = {(c.model, c.latent_size) for c in g.cells}
+    assert configs == {
+        ("mlp_vae", 8),
+        ("mlp_vae", 32),
+        ("dcgan", 8),
+        ("dcgan", 32),
+        ("mlp_gan", 32),
+        ("wgan_gp", 32),
+    }
+    assert all(c.eval.curve_every > 0 for c in g.cells)  # the report's training curves
 
 
 def test_blocks_inherit_and_override(write_grid) -> None:
