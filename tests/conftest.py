@@ -19,6 +19,19 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop("BENCH_DATA", None)
 
 
+@pytest.fixture
+def one_blas_thread():
+    """One BLAS/torch thread for tests of small eigen-solves and distance blocks: on 2 shared cores a
+    second thread only spins (a 256-wide FD took 6.3 s with 2 threads, 0.07 s with 1)."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)
+
+
 TINY_GRID = {
     "name": "tiny",
     "train": {"steps": 24, "batch_size": 16, "log_every": 8, "checkpoint_every": 8},

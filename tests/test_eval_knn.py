@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
 from bench.errors import BenchError
@@ -20,16 +19,7 @@ from bench.eval.knn import (
     precision_recall_knn,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One BLAS/torch thread: on the shared 2-core test machine a second thread only spins while the
-    other agents' jobs hold the cores (a 256-wide FD took 6.3 s with 2 threads, 0.07 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def points(*xs: float) -> torch.Tensor:

@@ -5,21 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from bench.errors import BenchError
 from bench.eval.fd_infinity import fd_infinity, fd_infinity_sizes, fit_inverse_n
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One BLAS/torch thread: on the shared 2-core test machine a second thread only spins while the
-    other agents' jobs hold the cores (a 256-wide FD took 6.3 s with 2 threads, 0.07 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def test_fit_recovers_a_plus_b_over_n_exactly() -> None:

@@ -6,23 +6,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
 from bench.errors import BenchError
 from bench.eval.torch_stats import feature_statistics, frechet_distance, kid, kid_subset_indices
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One BLAS/torch thread: on the shared 2-core test machine a second thread only spins while the
-    other agents' jobs hold the cores (a 256-wide FD took 6.3 s with 2 threads, 0.07 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def correlated(seed: int, n: int, d: int, shift: float = 0.0, scale: float = 1.0) -> torch.Tensor:
