@@ -83,7 +83,7 @@ def test_quick_dry_run_prints_a_script_sbatch_accepts(tmp_path: Path) -> None:
     out = tmp_path / "out"
     printed = bench("run", "--grid", "quick", "--launcher", "slurm", "--dry-run", "--out", str(out)).stdout
     script = printed[printed.index("#!/bin/bash") :]
-    assert "#SBATCH --array=0-7" in script and "#SBATCH --signal=B:USR1@120" in script
+    assert "#SBATCH --array=0-17" in script and "#SBATCH --signal=B:USR1@120" in script
     (tmp_path / "quick.sbatch").write_text(script)
     test_only = subprocess.run(
         ["sbatch", "--test-only", str(tmp_path / "quick.sbatch")], capture_output=True, text=True
