@@ -117,7 +117,7 @@ Metric = Annotated[str, AfterValidator(_registered_metric)]
 class EvalConfig(StrictModel):
     # [] is allowed only for families with metrics of their own (grid validation checks it).
     metrics: list[Metric] = Field(default_factory=lambda: ["fd", "kid", "coverage"])
-    extractor: str = Field("auto", description="feature extractor; auto = the dataset's domain classifier")
+    extractor: str = Field("auto", description="feature extractor; auto = the dataset's domain extractor")
     n_samples: PositiveInt = Field(1000, le=MAX_SAMPLES, description="generated images")
     n_real: PositiveInt | None = Field(
         None, le=MAX_SAMPLES, description="real images; default: the whole split"

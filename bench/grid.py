@@ -406,15 +406,11 @@ def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
     n_real = ev.n_real or available or ev.n_samples
     if available and n_real > available:
         raise BenchError(f"{where}.n_real: {n_real} exceeds the {available} images of {info.name}/{ev.split}")
-    from bench.eval.metric_registry import check_sizes, get_metric
+    from bench.eval.metric_registry import check_sizes
 
+    # Every dataset has a domain extractor (classes, attributes or rotation: bench/eval/domain.py), so
+    # the domain metrics need no check here.
     check_sizes(ev, list(ev.metrics), ev.n_samples, min(n_real, ev.n_real or n_real), where)
-    domain_metrics = {m for m in ev.metrics if get_metric(m).extractor == "domain"}
-    if ev.extractor == "auto" and info.num_classes == 0 and domain_metrics:
-        raise BenchError(
-            f"{where}.metrics: {', '.join(sorted(domain_metrics))} need a domain classifier and {info.name} "
-            "has no labels to train one on; use the Inception metrics (fid, kid_inception, isc, prc)"
-        )
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def test_eval_a_png_folder_against_digits(tmp_path: Path) -> None:
     bad = run_eval(str(noise), "digits", ["fd", "kid", "coverage"])  # the same, in this process
     assert good["metrics"]["fd_digits"] < bad["metrics"]["fd_digits"] / 5
     p = good["protocol"]
-    assert p["extractor"] == "domain:digits" and p["n_generated"] == 60 and p["n_real"] == 360
+    assert p["extractor"] == "domain:digits:classes:10" and p["n_generated"] == 60 and p["n_real"] == 360
     assert p["kid_subset_size"] == 60 and set(p["fingerprints"]) == set(good["metrics"])
     assert good["protocol"]["fingerprints"]["fd_digits"] == bad["protocol"]["fingerprints"]["fd_digits"]
 

@@ -42,12 +42,15 @@ class ImageSplit:
     factors: int64 tensor (N, F) of extra discrete labels in `DatasetInfo.factors` order, or None.
     targets: uint8 tensor (M, C, H, W): the paired targets (M == N, row i pairs with image i) or the
              second domain of an unpaired dataset (any M); None for plain datasets.
+    target_factors: int64 tensor (M, F) of the targets' discrete labels (celeba_domains: domain B's
+             attributes, which the domain extractor trains on with A's), or None.
     """
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
     factors: torch.Tensor | None = None
     targets: torch.Tensor | None = None
+    target_factors: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -65,6 +68,11 @@ class ImageSplit:
                 f"targets must be uint8 shaped like the images {tuple(self.images.shape[1:])}, "
                 f"got {self.targets.dtype} {tuple(self.targets.shape)}"
             )
+
+        if self.target_factors is not None and (
+            self.targets is None or self.target_factors.shape[0] != self.targets.shape[0]
+        ):
+            raise ValueError("target_factors needs one row per target image")
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -24,7 +24,7 @@ from bench.results.store import atomic_write
 
 # Bump when the layout of cache files or a shared decoding rule changes.
 CACHE_VERSION = 1
-_FIELDS = ("images", "labels", "factors", "targets")
+_FIELDS = ("images", "labels", "factors", "targets", "target_factors")
 
 
 def file_identity(paths: Iterable[Path], base: Path) -> list[tuple[str, int, int]]:

@@ -283,6 +283,7 @@ class CelebADomains(_CelebAFiles):
             images=whole.images[masks["a"]],
             factors=whole.factors[masks["a"]],
             targets=whole.images[masks["b"]],
+            target_factors=whole.factors[masks["b"]],
         )
 
 

@@ -70,7 +70,9 @@ class TinyImageNet(RemoteDataset):
 
     def info(self) -> DatasetInfo:
         a = self.args
-        k = len(a.classes) if a.classes else NUM_CLASSES
+        # The class count is that of the files when they are there (wnids.txt names the classes the
+        # labels index), so the domain classifier, coverage and conditional models get the true count.
+        k = len(a.classes) if a.classes else (len(self._wnids_on_disk()) or NUM_CLASSES)
         kept = tuple(str(c) for c in a.classes) if a.classes else ()
         return DatasetInfo(
             name="tiny_imagenet" if not a.classes else f"tiny_imagenet_{k}cls",
@@ -83,6 +85,12 @@ class TinyImageNet(RemoteDataset):
             licence="ImageNet terms: non-commercial research and education",
             description="110,000 64x64 images of 200 ImageNet classes; test = the labelled val folder",
         )
+
+    def _wnids_on_disk(self) -> tuple[str, ...]:
+        """The class ids wnids.txt names under the data root (BENCH_DATA); () when it is not there."""
+        root = DataContext.from_env().data_root
+        listing = self.locate(root) / "wnids.txt" if root is not None else None
+        return tuple(sorted(listing.read_text().split())) if listing and listing.is_file() else ()
 
     def check_listing(self, folder: Path) -> tuple[list[str], list[str]]:
         """Every image the dataset's own listings name is there: train/<wnid>/<wnid>_boxes.txt and

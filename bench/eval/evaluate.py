@@ -52,7 +52,7 @@ def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_
     return Extractor(
         key=f.name,
         fidelity_name=DOMAIN_EXTRACTOR,
-        description=f"domain:{f.name}",
+        description=f.description,
         weights=f.path,
         sha256=f.sha256,
         layers=("features", "logits"),
@@ -60,6 +60,7 @@ def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_
         logits_layer="logits",
         resize=DOMAIN_RESIZE,
         test_accuracy=f.test_accuracy,
+        facts=f.facts(),
     )
 
 

@@ -1,7 +1,8 @@
 """Which features each metric is computed on, and the fingerprint of the protocol stored with each score.
 
 A metric (bench/eval/metric_registry.py) is computed on one extractor's features. Two extractors
-exist: the dataset's own domain classifier (`domain`, offline, comparable within one dataset only) and
+exist: the dataset's own domain extractor (`domain`, offline, comparable within one dataset only; a
+classifier, a multi-label attribute net or a rotation predictor, bench/eval/domain.py) and
 torch-fidelity's TF-compatible InceptionV3 (`inception`, comparable with published FID when N and the
 reference match). Scores are named by both, so `fd_digits` is never confused with `fid`.
 
@@ -14,7 +15,7 @@ The leaderboard never puts two fingerprints in one column.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ class Extractor:
 
     key: str  # suffix of metric names: the domain classifier's dataset ("digits") or "inception"
     fidelity_name: str  # name in torch-fidelity's feature-extractor registry
-    description: str  # "domain:digits" or "inception-v3-compat"
+    description: str  # "domain:digits:classes:10" or "inception-v3-compat"
     weights: Path
     sha256: str
     layers: tuple[str, ...]  # feature layers extracted once and shared by every metric
@@ -37,6 +38,9 @@ class Extractor:
     logits_layer: str  # class scores for IS and coverage
     resize: str
     test_accuracy: float | None = None
+    # More facts for the protocol (the domain extractor's objective, heads, data key); the description
+    # and the weight hash, not these, go into the fingerprint.
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def protocol(self) -> dict[str, Any]:
         return {
@@ -45,6 +49,7 @@ class Extractor:
             "feature_layer": self.fd_layer,
             "resize": self.resize,
             "extractor_test_accuracy": self.test_accuracy,
+            **self.facts,
         }
 
 

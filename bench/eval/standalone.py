@@ -55,9 +55,10 @@ def metric_items() -> list[str]:
     return list(dict.fromkeys([m.kind for m in registry.metrics()] + registry.metric_names()))
 
 
-def resolve_metrics(items: list[str], extractor: str, labelled: bool) -> list[str]:
+def resolve_metrics(items: list[str], extractor: str, has_domain: bool) -> list[str]:
     """--metrics items on --extractor -> eval.metrics names. A kind (fd, kid, isc, prc, coverage) is
-    taken on the extractor; a name that is no kind (fid, kid_inception, prc_domain) is itself."""
+    taken on the extractor; a name that is no kind (fid, kid_inception, prc_domain) is itself.
+    `has_domain`: the reference is a dataset, so it has a domain extractor (a folder has none)."""
     allowed = metric_items()
     for k in items:
         if k not in allowed:
@@ -71,7 +72,7 @@ def resolve_metrics(items: list[str], extractor: str, labelled: bool) -> list[st
     forced = {registry.get_metric(k).extractor for k in items if k not in kinds}
     forced |= {on[k][0] for k in items if k in kinds and len(on[k]) == 1}
     if extractor == "auto":
-        extractor = "inception" if "inception" in forced or not labelled else "domain"
+        extractor = "inception" if "inception" in forced or not has_domain else "domain"
     out = []
     for k in items:
         if k not in kinds:
@@ -107,7 +108,7 @@ def _real(
             source.load(split, ctx),
             identity,
             info,
-            (source.load("train", ctx) if info.num_classes else None),
+            source.load("train", ctx),  # every dataset's domain extractor trains on it
         )
     path = Path(real)
     if path.is_dir():
@@ -129,8 +130,11 @@ def _extractors(
     out = {}
     for kind in sorted(registry.needed_extractors(names)):
         if kind == "domain":
-            if info is None or train is None or not info.num_classes:
-                raise BenchError(f"--extractor domain: {real} has no labels to train a domain classifier on")
+            if info is None or train is None:
+                raise BenchError(
+                    f"--extractor domain: {real} is a folder of images, with no training split to train "
+                    "a domain extractor on; give a dataset as --real, or use --extractor inception"
+                )
             out["domain"] = domain(info, train, test, cache_dir)
         else:
             out[kind] = inception(assets_dir)
@@ -170,8 +174,7 @@ def _cell_eval(
     split = raw["split"]
     other = _real(real, split, ctx) if real is not None else None
     if items is not None:
-        labelled = (other[2] is not None and other[2].num_classes > 0) if other else info.num_classes > 0
-        raw["metrics"] = resolve_metrics(items, extractor, labelled)
+        raw["metrics"] = resolve_metrics(items, extractor, other is None or other[2] is not None)
     ev = validate(EvalConfig, raw, "bench eval")
     t0 = time.perf_counter()
     if other is None:
@@ -261,7 +264,7 @@ def run_eval(
     cuda = torch.cuda.is_available()
     resolve_metrics(kinds or ["fd", "kid"], extractor, True)  # refuse bad --metrics before reading data
     real_split, identity, info, train = _real(real, split or "test", ctx)
-    names = resolve_metrics(kinds or ["fd", "kid"], extractor, info is not None and info.num_classes > 0)
+    names = resolve_metrics(kinds or ["fd", "kid"], extractor, info is not None)
     images = read_images(path, n)
     n_ref = min(n_real or len(real_split), len(real_split))
     kid_default = min(1000, len(images), n_ref)
