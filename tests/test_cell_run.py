@@ -47,7 +47,10 @@ def test_a_cell_writes_every_promised_file(write_grid, tmp_path: Path) -> None:
     assert r["status"] == "done" and r["train"]["steps"] == 24
     for key in ("fd_digits", "kid_digits", "coverage_digits", "class_kl_digits"):
         assert torch.isfinite(torch.tensor(r["metrics"][key])), key
-    assert r["protocol"]["extractor"] == "domain:digits:classes:10" and len(r["protocol"]["extractor_sha256"]) == 64
+    assert (
+        r["protocol"]["extractor"] == "domain:digits:classes:10"
+        and len(r["protocol"]["extractor_sha256"]) == 64
+    )
     assert r["protocol"]["n_generated"] == 120 and r["protocol"]["n_real"] == 360
     rows = [json.loads(line) for line in (cell / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == list(range(24))

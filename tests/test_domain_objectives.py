@@ -200,3 +200,18 @@ def test_a_truncated_rotation_extractor_is_rebuilt(tmp_path: Path, caplog, small
         again = domain_extractor(info, train, None, tmp_path)
     assert any("rebuilding" in r.getMessage() for r in caplog.records)
     assert again.path == first.path and again.objective == "rotation" and again.sha256 == first.sha256
+
+
+def test_bench_eval_scores_against_an_unlabelled_dataset_on_its_domain_extractor(
+    tmp_path: Path, monkeypatch, one_blas_thread
+) -> None:
+    from bench.eval.standalone import run_eval
+
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    write_celeba(tmp_path / "data")
+    fake = tmp_path / "fake"
+    write_images(fake, [f"{i}.png" for i in range(4)], value=90, size=(64, 64))
+    with md5_ok:
+        out = run_eval(str(fake), "celeba", ["fd"])  # CelebA has no class label: its 40 attributes
+    assert set(out["metrics"]) == {"fd_celeba"}
+    assert out["protocol"]["extractor"] == "domain:celeba:attributes:40"
