@@ -153,6 +153,7 @@ def test_the_protocol_and_fingerprint_name_the_objective_and_its_heads(tmp_path:
         objective="classes",
         head_sizes=(10,),
         data_key="k1",
+        trained_on="cpu",
     )
 
     def scored(f: DomainExtractorFile) -> tuple[str, dict]:

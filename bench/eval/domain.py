@@ -200,11 +200,11 @@ class DomainExtractorFile:
     path: Path
     sha256: str
     name: str  # extractor name used in metric names: "digits"
-    test_accuracy: float | None = None
-    objective: str = "classes"
-    head_sizes: tuple[int, ...] = ()
-    data_key: str = ""  # the hash of training data, objective and recipe that names the cached file
-    trained_on: str = "cpu"
+    objective: str  # "classes", "attributes" or "rotation"
+    head_sizes: tuple[int, ...]
+    data_key: str  # the hash of training data, objective and recipe that names the cached file
+    trained_on: str  # device type: "cuda" or "cpu"
+    test_accuracy: float | None = None  # held-out accuracy of what the objective predicts
 
     @property
     def description(self) -> str:
