@@ -17,8 +17,10 @@ from torchvision.transforms.functional import gaussian_blur
 from bench.datasets import DATASETS, DataContext
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import to_uint8
+from bench.datasets.celeba import ATTRIBUTES
 from bench.datasets.fabricate import write_celeba, write_images, write_tiny_imagenet
 from bench.eval import domain, evaluate
+from bench.eval.cell_eval import reference_side
 from bench.eval.domain import DomainExtractorFile, choose_objective, domain_extractor
 from bench.eval.fidelity import DOMAIN_EXTRACTOR, extract_features, frechet_distance
 from bench.eval.protocol import metric_fingerprint
@@ -132,7 +134,13 @@ def test_each_dataset_gets_the_objective_its_files_allow(tmp_path: Path, monkeyp
         (40,),
         12,
     )
-    assert set(domains.target_factors[:, 15].tolist()) == {0} and set(domains.factors[:, 15].tolist()) == {1}
+    glasses = ATTRIBUTES.index("Eyeglasses")
+    assert set(domains.target_factors[:, glasses].tolist()) == {0} and set(
+        domains.factors[:, glasses].tolist()
+    ) == {1}
+    # The reference of a translation (domain B) keeps B's attributes for the held-out accuracy.
+    info = source("celeba_domains", a={"Eyeglasses": 1}, b={"Eyeglasses": 0}).info()
+    assert torch.equal(reference_side(info, domains).factors, domains.target_factors)
 
 
 def test_a_label_outside_the_declared_classes_is_refused(tmp_path: Path) -> None:

@@ -155,7 +155,8 @@ def cell_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
 def reference_side(info: DatasetInfo, split: ImageSplit) -> ImageSplit:
     """The images generated ones are compared with: the targets (B) of a paired/unpaired dataset."""
     if info.pairing != "none" and split.targets is not None:
-        return ImageSplit(split.targets)
+        # The targets' attributes (celeba_domains) come along: the domain extractor's held-out accuracy.
+        return ImageSplit(split.targets, factors=split.target_factors)
     return split
 
 
