@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,8 @@ from torch import nn
 
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import to_unit_range
+from bench.eval.objective import Objective, TrainingSet
+from bench.eval.rotation import RotationObjective
 from bench.results.store import atomic_write
 
 RECIPE = {
@@ -77,34 +79,6 @@ class DomainClassifier(nn.Module):
 
 
 # ---- objectives: what the net is trained to predict, chosen by what the training split holds ----
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """What one objective trains on: uint8 images, the size of each head, and each head's target per
-    image (rows follow the images; empty for a self-supervised objective, whose targets come from the
-    batch itself)."""
-
-    images: torch.Tensor
-    head_sizes: tuple[int, ...]
-    targets: tuple[torch.Tensor, ...] = ()
-
-
-class Objective(Protocol):
-    name: str
-    expansion: int  # network inputs per training image (rotation: 4)
-
-    def applies(self, info: DatasetInfo, split: ImageSplit) -> bool: ...
-
-    def training_set(self, info: DatasetInfo, split: ImageSplit) -> TrainingSet: ...
-
-    def loss(self, net: DomainClassifier, x: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
-        """x: float images in [-1, 1] on the training device; targets: this batch's rows of each head."""
-        ...
-
-    def accuracy(self, net: DomainClassifier, info: DatasetInfo, test: ImageSplit) -> float | None:
-        """Held-out accuracy of what the net was trained to predict, or None when `test` cannot say."""
-        ...
 
 
 def _logits(net: DomainClassifier, images: torch.Tensor, head: int = 0) -> torch.Tensor:
@@ -181,15 +155,14 @@ class AttributesObjective:
         return float(((_logits(net, test.images) > 0) == test.factors.bool()).float().mean())
 
 
-def _objectives() -> tuple[Objective, ...]:
-    from bench.eval.rotation import RotationObjective
-
-    return (ClassesObjective(), AttributesObjective(), RotationObjective())
+# In order of preference: the first that applies to a training split is its objective (rotation always
+# applies). A new objective is one more entry.
+OBJECTIVES: tuple[Objective, ...] = (ClassesObjective(), AttributesObjective(), RotationObjective())
 
 
 def choose_objective(info: DatasetInfo, split: ImageSplit) -> Objective:
-    """The first objective (classes, attributes, rotation) the training split has the data for."""
-    return next(o for o in _objectives() if o.applies(info, split))
+    """The first objective of OBJECTIVES the training split has the data for."""
+    return next(o for o in OBJECTIVES if o.applies(info, split))
 
 
 # ---- training and the cache ----

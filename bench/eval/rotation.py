@@ -19,9 +19,10 @@ import torch.nn.functional as F
 
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import to_unit_range
+from bench.eval.objective import TrainingSet
 
 if TYPE_CHECKING:
-    from bench.eval.domain import DomainClassifier, TrainingSet
+    from bench.eval.domain import DomainClassifier
 
 ROTATIONS = 4
 
@@ -42,8 +43,6 @@ class RotationObjective:
         return True  # every image can be rotated: the fallback when the data has nothing else
 
     def training_set(self, info: DatasetInfo, split: ImageSplit) -> TrainingSet:
-        from bench.eval.domain import TrainingSet
-
         images = split.images if split.targets is None else torch.cat([split.images, split.targets])
         return TrainingSet(images, (ROTATIONS,))
 
