@@ -23,6 +23,7 @@ from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.eval import assets
 from bench.eval.domain import domain_extractor
+from bench.eval.extractors import ExtractorContext, build_extractors
 from bench.eval.fidelity import DOMAIN_EXTRACTOR
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
 from bench.eval.metric_registry import (
@@ -109,7 +110,7 @@ def evaluate_samples(
     num_classes: int = 0,
     accelerator: Accelerator | None = None,
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, Reference]]:
-    """(scores, protocol, references). `extractors` maps "domain"/"inception" to the one to use.
+    """(scores, protocol, references). `extractors` maps each kind ("domain", "inception" ...) to one.
 
     identity names the reference ({"dataset", "dataset_args", "split"} or {"folder"}). With an
     accelerator of several processes, every process calls this; each generates its share. With
@@ -180,14 +181,10 @@ def cell_extractors(
     cache_dir: Path,
     conditional: bool = False,
 ) -> dict[str, Extractor]:
-    """The extractors a cell's metrics need; conditional families always need the domain classifier."""
+    """The extractors a cell's metrics need, each built by its registered factory (bench/eval/
+    extractors.py); conditional families always need the domain classifier."""
     kinds = needed_extractors(metric_names) | ({"domain"} if conditional and info.num_classes else set())
-    out = {}
-    if "domain" in kinds:
-        out["domain"] = domain(info, train, test, cache_dir)
-    if "inception" in kinds:
-        out["inception"] = inception()
-    return out
+    return build_extractors(kinds, ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir))
 
 
 def evaluate(

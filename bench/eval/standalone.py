@@ -23,12 +23,12 @@ from bench.datasets.base import ImageSplit
 from bench.datasets.batches import to_unit_range
 from bench.errors import BenchError
 from bench.eval import metric_registry as registry
-from bench.eval.evaluate import domain, evaluate, evaluate_samples, inception
+from bench.eval.evaluate import evaluate, evaluate_samples
+from bench.eval.extractors import ExtractorContext, build_extractors, get_extractor
 from bench.eval.folder import read_images
 from bench.eval.generate import Sampler
 from bench.results import store
 
-EXTRACTOR_LABEL = {"domain": "the domain classifier", "inception": "Inception"}
 # bench eval's option -> the EvalConfig field it sets
 SETTINGS = {
     "n": "n_samples",
@@ -71,14 +71,19 @@ def resolve_metrics(items: list[str], extractor: str, labelled: bool) -> list[st
     forced = {registry.get_metric(k).extractor for k in items if k not in kinds}
     forced |= {on[k][0] for k in items if k in kinds and len(on[k]) == 1}
     if extractor == "auto":
-        extractor = "inception" if "inception" in forced or not labelled else "domain"
+        # One extractor named by the metrics (fd_dinov2 alone: dinov2); else Inception when a name asks
+        # for it or nothing is labelled, else the domain classifier.
+        if len(forced) == 1:
+            (extractor,) = forced
+        else:
+            extractor = "inception" if "inception" in forced or not labelled else "domain"
     out = []
     for k in items:
         if k not in kinds:
             m = registry.get_metric(k)
             if m.extractor != extractor:
                 raise BenchError(
-                    f"--metrics: {k} is {EXTRACTOR_LABEL.get(m.extractor, m.extractor)}'s "
+                    f"--metrics: {k} is {get_extractor(m.extractor).label}'s "
                     f"{m.kind.upper()}; with --extractor {extractor} ask for {m.kind}"
                 )
             out.append(k)
@@ -126,15 +131,11 @@ def _extractors(
     assets_dir: Path | None,
     real: str,
 ) -> dict:
-    out = {}
-    for kind in sorted(registry.needed_extractors(names)):
-        if kind == "domain":
-            if info is None or train is None or not info.num_classes:
-                raise BenchError(f"--extractor domain: {real} has no labels to train a domain classifier on")
-            out["domain"] = domain(info, train, test, cache_dir)
-        else:
-            out[kind] = inception(assets_dir)
-    return out
+    kinds = registry.needed_extractors(names)
+    if "domain" in kinds and (info is None or train is None or not info.num_classes):
+        raise BenchError(f"--extractor domain: {real} has no labels to train a domain classifier on")
+    ctx = ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir, assets_dir=assets_dir)
+    return build_extractors(kinds, ctx)
 
 
 def _device(choice: str, recorded: str | None) -> torch.device:
