@@ -21,10 +21,9 @@ from accelerate import Accelerator
 
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.eval import assets
-from bench.eval.domain import domain_extractor
 from bench.eval.extractors import ExtractorContext, build_extractors
-from bench.eval.fidelity import DOMAIN_EXTRACTOR
+from bench.eval.extractors import domain as domain  # re-exported: callers build it from here
+from bench.eval.extractors import inception as inception  # re-exported
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
 from bench.eval.metric_registry import (
     MetricInput,
@@ -33,7 +32,7 @@ from bench.eval.metric_registry import (
     get_metric,
     needed_extractors,
 )
-from bench.eval.protocol import DOMAIN_RESIZE, Extractor, inception_extractor, metric_fingerprint
+from bench.eval.protocol import Extractor, metric_fingerprint
 from bench.eval.reference import Reference, reference_features
 from bench.models.base import GenerativeModel
 
@@ -45,30 +44,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-
-
-def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path) -> Extractor:
-    """The dataset's own classifier as an extractor (trained once, cached under BENCH_CACHE)."""
-    f = domain_extractor(info, train, test, cache_dir)
-    return Extractor(
-        key=f.name,
-        fidelity_name=DOMAIN_EXTRACTOR,
-        description=f"domain:{f.name}",
-        weights=f.path,
-        sha256=f.sha256,
-        layers=("features", "logits"),
-        fd_layer="features",
-        logits_layer="logits",
-        resize=DOMAIN_RESIZE,
-        test_accuracy=f.test_accuracy,
-    )
-
-
-def inception(directory: Path | None = None) -> Extractor:
-    """torch-fidelity's TF-compatible InceptionV3 from BENCH_ASSETS, after checking its SHA-256."""
-    (asset,) = [a for a in assets.load_manifest().values() if a.extractor == "inception"]
-    path = assets.verify(asset, assets.assets_dir(directory))
-    return inception_extractor(path, asset.sha256)
 
 
 def _score(

@@ -18,11 +18,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
+    from bench.datasets.base import DatasetInfo, ImageSplit
     from bench.eval.protocol import Extractor
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -32,9 +33,9 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 class ExtractorContext:
     """What a factory may use: the dataset (for the domain classifier) and the weights folder."""
 
-    info: Any = None  # DatasetInfo, or None for a folder reference
-    train: Any = None  # ImageSplit the domain classifier trains on
-    test: Any = None  # ImageSplit it is scored on
+    info: DatasetInfo | None = None  # None for a folder reference
+    train: ImageSplit | None = None  # what the domain classifier trains on
+    test: ImageSplit | None = None  # what it is scored on
     cache_dir: Path | None = None
     assets_dir: Path | None = None  # None: BENCH_ASSETS (bench.eval.assets.assets_dir)
 
@@ -100,18 +101,45 @@ def build_extractors(kinds: set[str] | list[str], ctx: ExtractorContext) -> dict
     return {k: get_extractor(k).factory(ctx) for k in sorted(kinds)}
 
 
-# ---- the built-in kinds (factories import their modules when called) ----
+# ---- the built-in kinds (their modules are imported when one is built) ----
+
+
+def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path) -> Extractor:
+    """The dataset's own classifier as an extractor (trained once, cached under BENCH_CACHE)."""
+    from bench.eval.domain import domain_extractor
+    from bench.eval.fidelity import DOMAIN_EXTRACTOR
+    from bench.eval.protocol import DOMAIN_RESIZE, Extractor
+
+    f = domain_extractor(info, train, test, cache_dir)
+    return Extractor(
+        key=f.name,
+        fidelity_name=DOMAIN_EXTRACTOR,
+        description=f"domain:{f.name}",
+        weights=f.path,
+        sha256=f.sha256,
+        layers=("features", "logits"),
+        fd_layer="features",
+        logits_layer="logits",
+        resize=DOMAIN_RESIZE,
+        test_accuracy=f.test_accuracy,
+    )
+
+
+def inception(directory: Path | None = None) -> Extractor:
+    """torch-fidelity's TF-compatible InceptionV3 from BENCH_ASSETS, after checking its SHA-256."""
+    from bench.eval import assets
+    from bench.eval.protocol import inception_extractor
+
+    (asset,) = [a for a in assets.load_manifest().values() if a.extractor == "inception"]
+    path = assets.verify(asset, assets.assets_dir(directory))
+    return inception_extractor(path, asset.sha256)
 
 
 def _domain(ctx: ExtractorContext) -> Extractor:
-    from bench.eval.evaluate import domain
-
     return domain(ctx.info, ctx.train, ctx.test, ctx.cache_dir)
 
 
 def _inception(ctx: ExtractorContext) -> Extractor:
-    from bench.eval.evaluate import inception
-
     return inception(ctx.assets_dir)
 
 
