@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import pickle
 from pathlib import Path
 
@@ -141,22 +140,93 @@ def test_a_wrong_or_missing_file_is_one_error_line(fetched) -> None:
         assets.require(["dinov2"])
 
 
-def _pngs(folder: Path, n: int, seed: int) -> Path:
+def _images(n: int, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, 28, 28)) * 255).astype(np.uint8)
+
+
+def _pngs(folder: Path, images: np.ndarray) -> Path:
     from PIL import Image
 
     folder.mkdir()
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        Image.fromarray((rng.random((28, 28)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    for i, a in enumerate(images):
+        Image.fromarray(a).save(folder / f"{i:03d}.png")
     return folder
 
 
-def test_fd_dinov2_through_bench_eval(fetched, tmp_path) -> None:
+def _hand_fd(a: np.ndarray, b: np.ndarray) -> float:
+    """FD by the formula, NumPy/SciPy: |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b))."""
+    from scipy import linalg
+
+    ma, mb = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(sa @ sb).real
+    return float(((ma - mb) ** 2).sum() + np.trace(sa + sb - 2 * root))
+
+
+def test_fd_dinov2_through_bench_eval_equals_the_formula(fetched, tmp_path) -> None:
+    from bench.datasets import DATASETS, DataContext
     from bench.eval.standalone import run_eval
 
-    out = run_eval(str(_pngs(tmp_path / "fake", 12, 0)), "digits", ["fd_dinov2"], n_real=12, batch_size=12)
+    fake = _images(12, 0)
+    out = run_eval(str(_pngs(tmp_path / "fake", fake)), "digits", ["fd_dinov2"], n_real=12, batch_size=12)
     m, p = out["metrics"], out["protocol"]
-    assert set(m) == {"fd_dinov2"} and math.isfinite(m["fd_dinov2"]) and m["fd_dinov2"] > 0
+    assert set(m) == {"fd_dinov2"} and p["extractors"].keys() == {"dinov2"}
     assert p["extractor"].startswith("dinov2-vit-s-14") and p["feature_layer"] == "dinov2"
     assert p["extractor_sha256"] == assets.load_manifest()["dinov2-vit-s-14"].sha256
-    assert p["fingerprints"]["fd_dinov2"]
+
+    ext = dinov2_extractor()
+    src = DATASETS.get("digits")(DATASETS.get("digits").Args())
+    real = src.load("test", DataContext.from_env()).images[:12]
+    f_fake = extract_features(
+        torch.from_numpy(fake)[:, None], ext.fidelity_name, ext.weights, 12, False, ext.layers
+    )
+    f_real = extract_features(real, ext.fidelity_name, ext.weights, 12, False, ext.layers)
+    expected = _hand_fd(f_fake["dinov2"].double().numpy(), f_real["dinov2"].double().numpy())
+    assert expected > 0 and m["fd_dinov2"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_extractors_are_used_in_registration_order(fetched) -> None:
+    """The first extractor's facts go to the protocol's top level (domain's, as result.json always had
+    them, when a cell also asks for fd_dinov2): the order is the registry's, not alphabetical. A kind
+    registered after dinov2 but sorting before it (a copy of the DINOv2 extractor under another key)
+    tells the two apart without training a domain classifier."""
+    import dataclasses
+
+    from bench.config import EvalConfig, validate
+    from bench.datasets import DATASETS, DataContext
+    from bench.datasets.batches import to_unit_range
+    from bench.eval.evaluate import cell_extractors, evaluate_samples
+    from bench.eval.extractors import register_extractor, unregister_extractor
+    from bench.eval.metric_registry import register_metric, unregister_metric
+
+    dino = dinov2_extractor()
+    copy = dataclasses.replace(dino, key="aaa", description="a copy registered later")
+    register_extractor("aaa", lambda ctx: copy, "aaa")
+    register_metric("fd_aaa", "fd", "aaa", get_metric("fd_dinov2").outputs, get_metric("fd_dinov2").compute)
+    try:
+        src = DATASETS.get("digits")(DATASETS.get("digits").Args())
+        ctx = DataContext.from_env()
+        test = src.load("test", ctx)
+        ev = validate(EvalConfig, {"metrics": ["fd_aaa", "fd_dinov2"], "n_samples": 20, "n_real": 20}, "eval")
+        extractors = cell_extractors(list(ev.metrics), src.info(), test, test, ctx.cache_dir.parent)
+        assert list(extractors) == ["dinov2", "aaa"]
+
+        def real_images(j: int, size: int, g: torch.Generator) -> torch.Tensor:
+            return to_unit_range(test.images[20 + j * ev.sample_block : 20 + j * ev.sample_block + size])
+
+        scores, protocol, _ = evaluate_samples(
+            real_images,
+            torch.device("cpu"),
+            test,
+            {"dataset": "digits", "split": "test"},
+            ev,
+            list(ev.metrics),
+            extractors,
+            ctx.cache_dir.parent,
+            False,
+        )
+    finally:
+        unregister_metric("fd_aaa")
+        unregister_extractor("aaa")
+    assert scores["fd_aaa"] == scores["fd_dinov2"] > 0  # the same features under two names
+    assert protocol["extractor"] == dino.description and set(protocol["extractors"]) == {"dinov2", "aaa"}

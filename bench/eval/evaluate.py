@@ -21,7 +21,7 @@ from accelerate import Accelerator
 
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.eval.extractors import ExtractorContext, build_extractors
+from bench.eval.extractors import ExtractorContext, build_extractors, extractor_kinds
 from bench.eval.extractors import domain as domain  # re-exported: callers build it from here
 from bench.eval.extractors import inception as inception  # re-exported
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
@@ -96,7 +96,9 @@ def evaluate_samples(
     n_real = min(ev.n_real or len(real), len(real))
     check_sizes(ev, metric_names, n, n_real)
     labels = real.labels[:n_real] if real.labels is not None else None
-    used = [extractors[k] for k in sorted(needed_extractors(metric_names))]
+    # Registration order (domain, inception, vgg16, dinov2): the first one's facts go to the top level.
+    needed = needed_extractors(metric_names)
+    used = [extractors[k] for k in extractor_kinds() if k in needed]
     refs = {
         e.key: reference_features(
             real.images[:n_real], labels, e, identity, cache_dir, ev.batch_size, cuda, ev.precision

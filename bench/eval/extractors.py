@@ -97,8 +97,10 @@ def get_extractor(kind: str) -> ExtractorKind:
 
 
 def build_extractors(kinds: set[str] | list[str], ctx: ExtractorContext) -> dict[str, Extractor]:
-    """kind -> Extractor for each kind, built by its registered factory (sorted: a stable order)."""
-    return {k: get_extractor(k).factory(ctx) for k in sorted(kinds)}
+    """kind -> Extractor for each kind, built by its registered factory, in registration order."""
+    for k in kinds:
+        get_extractor(k)  # an unknown kind: one error line before anything is built
+    return {k: _KINDS[k].factory(ctx) for k in _KINDS if k in kinds}
 
 
 # ---- the built-in kinds (their modules are imported when one is built) ----
