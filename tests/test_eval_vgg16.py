@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import pickle
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,8 @@ FILE = "vgg16-397923af.pth"
 
 @pytest.fixture(scope="module")
 def fabricated(tmp_path_factory) -> tuple[Path, str]:
-    """torchvision's VGG16 state dict (every key and shape of the published file), random values."""
+    """torchvision's VGG16 state dict (every key and shape of the published file), random values,
+    in the published file's serialisation."""
     d = tmp_path_factory.mktemp("vgg-assets")
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in torchvision.models.vgg16().state_dict().items()}
@@ -36,7 +38,9 @@ def fabricated(tmp_path_factory) -> tuple[Path, str]:
         k: torch.randn(s, generator=g) * (0.02 if k.endswith("weight") else 0.01) for k, s in shapes.items()
     }
     path = d / FILE
-    torch.save(state, path)
+    # The published file (torchvision's VGG weights since 2017) predates the zip format of PyTorch 1.6:
+    # the legacy serialisation, which weights_only=True must read as well.
+    torch.save(OrderedDict(state), path, _use_new_zipfile_serialization=False)
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 24), b""):

@@ -100,3 +100,18 @@ def test_fetch_only_selects_files_by_extractor(tmp_path: Path, monkeypatch) -> N
         BenchError, match="^--only: domain, nope given; extractors with files: inception, vgg16$"
     ):
         app(["assets", "fetch", "--dir", str(dest), "--only", "domain,nope"], standalone_mode=False)
+
+
+def test_bench_list_metrics_shows_the_new_metrics_with_their_extractors() -> None:
+    from bench import catalog
+
+    _, header, rows = catalog.listing("metrics")
+    by_name = {r[0]: dict(zip(header, r, strict=True)) for r in rows if r[0] != "-"}
+    assert by_name["prc"]["extractor"] == "vgg16" and by_name["prc"]["result keys"] == (
+        "precision_vgg16, recall_vgg16"
+    )
+    assert by_name["prc_inception"]["result keys"] == "precision_inception, recall_inception"
+    assert (
+        by_name["fd_dinov2"]["extractor"] == "dinov2" and by_name["fd_dinov2"]["result keys"] == "fd_dinov2"
+    )
+    assert by_name["fd_dinov2"]["better"] == "lower"

@@ -157,11 +157,14 @@ def cell_extractors(
     test: ImageSplit | None,
     cache_dir: Path,
     conditional: bool = False,
+    assets_dir: Path | None = None,
 ) -> dict[str, Extractor]:
     """The extractors a cell's metrics need, each built by its registered factory (bench/eval/
-    extractors.py); conditional families always need the domain classifier."""
+    extractors.py); conditional families always need the domain classifier. assets_dir: the weight
+    files' folder (default BENCH_ASSETS)."""
     kinds = needed_extractors(metric_names) | ({"domain"} if conditional and info.num_classes else set())
-    return build_extractors(kinds, ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir))
+    ctx = ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir, assets_dir=assets_dir)
+    return build_extractors(kinds, ctx)
 
 
 def evaluate(

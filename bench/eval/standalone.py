@@ -183,7 +183,13 @@ def _cell_eval(
             raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")
         test = reference_side(info, source.load(ev.split, ctx))
         extractors = cell_extractors(
-            list(ev.metrics), info, source.load("train", ctx), test, cache_dir, conditional=model.conditional
+            list(ev.metrics),
+            info,
+            source.load("train", ctx),
+            test,
+            cache_dir,
+            conditional=model.conditional,
+            assets_dir=assets_dir,
         )
         cuda = device.type == "cuda"
         metrics, protocol = evaluate(model, info, test, ev, extractors, cuda, identity, cache_dir)
