@@ -75,6 +75,16 @@ def test_prc_is_vgg16_and_the_inception_variant_has_its_own_name() -> None:
     assert output_info("recall_vgg16").diversity == "recall"
 
 
+def test_a_cell_scored_when_prc_meant_inception_is_rescored_as_it_was() -> None:
+    from bench.eval.metric_registry import as_scored
+
+    old = {"fd_digits": 3.0, "precision_inception": 0.5, "recall_inception": 0.4}
+    assert as_scored(["fd", "prc"], old) == ["fd", "prc_inception"]
+    new = {"precision_vgg16": 0.5, "recall_vgg16": 0.4, "precision_inception": 0.5}
+    assert as_scored(["prc", "prc_inception"], new) == ["prc", "prc_inception"]
+    assert as_scored(["prc"], {}) == ["prc"]  # not scored yet: today's meaning
+
+
 @pytest.mark.slow  # two VGG16 builds and forwards at 224x224 (~15 s on 2 shared cores)
 def test_features_equal_torch_fidelitys_vgg16_on_the_same_file(fabricated) -> None:
     path, _ = fabricated

@@ -311,6 +311,27 @@ def output_info(key: str) -> OutputInfo | None:
     return None
 
 
+# Metric names whose meaning changed: name -> (the name its former meaning has now, a result key only
+# the former meaning wrote). `prc` was precision/recall on Inception features until it became VGG16's.
+RENAMED: dict[str, tuple[str, str]] = {"prc": ("prc_inception", "precision_inception")}
+
+
+def as_scored(names: list[str] | tuple[str, ...], result_keys: set[str] | list[str]) -> list[str]:
+    """A cell's eval.metrics `names` as the metrics that wrote its result.json keys `result_keys`: a
+    cell scored before a name changed meaning is re-scored as it was (`bench eval --fake CELL`)."""
+    keys = set(result_keys)
+    out = []
+    for name in names:
+        if name in RENAMED:
+            former, former_key = RENAMED[name]
+            spec = get_metric(name)
+            current = set(spec.output_names(EXTRACTORS[spec.extractor] or ""))
+            if former_key in keys and not current & keys:
+                name = former
+        out.append(name)
+    return list(dict.fromkeys(out))
+
+
 def fingerprint_settings(name: str, ev: EvalConfig) -> dict[str, Any]:
     """The settings of metric `name` that go into its fingerprint besides the common protocol."""
     return {s: getattr(ev, s) for s in get_metric(name).settings}

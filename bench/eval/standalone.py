@@ -173,6 +173,8 @@ def _cell_eval(
     if items is not None:
         labelled = (other[2] is not None and other[2].num_classes > 0) if other else info.num_classes > 0
         raw["metrics"] = resolve_metrics(items, extractor, labelled)
+    else:  # a name that changed meaning since the cell was scored: score it as it was (old `prc`)
+        raw["metrics"] = registry.as_scored(raw["metrics"], (result or {}).get("metrics") or {})
     ev = validate(EvalConfig, raw, "bench eval")
     t0 = time.perf_counter()
     if other is None:
