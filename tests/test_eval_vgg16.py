@@ -70,9 +70,17 @@ def test_prc_is_vgg16_and_the_inception_variant_has_its_own_name() -> None:
     )
     assert get_metric("prc_inception").extractor == "inception"
     assert get_metric("prc_domain").extractor == "domain"
-    # Keys result.json files wrote before VGG16 became `prc` keep their meaning.
+    # Keys result.json files wrote before VGG16 became `prc` keep their meaning, in the leaderboard too.
+    from bench.results import columns
+
     assert output_info("precision_inception").metric == "prc_inception"
-    assert output_info("recall_vgg16").diversity == "recall"
+    assert output_info("recall_inception").diversity == output_info("recall_vgg16").diversity == "recall"
+    assert columns.extractor("precision_inception") == "inception" and columns.is_kind(
+        "recall_inception", "prc"
+    )
+    assert columns.extractor("precision_vgg16") == "vgg16" and columns.uses_setting(
+        "recall_vgg16", "prc_neighborhood"
+    )
 
 
 def test_a_cell_scored_when_prc_meant_inception_is_rescored_as_it_was() -> None:
