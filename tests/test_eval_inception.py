@@ -66,7 +66,7 @@ def inception_assets(fabricated, tmp_path, monkeypatch) -> tuple[Path, str]:
 
 
 def test_the_package_manifest_pins_torch_fidelitys_inception_file() -> None:
-    (a,) = assets.load_manifest().values()
+    a = assets.load_manifest()["inception-v3-compat"]
     assert a.url == tf_inception.URL_INCEPTION_V3
     # torch.hub's convention: the file name carries the first 8 hex digits of the SHA-256.
     assert a.file.endswith(f"-{a.sha256[:8]}.pth") and len(a.sha256) == 64
@@ -142,7 +142,7 @@ def test_fetch_verifies_before_renaming(fabricated, tmp_path, monkeypatch) -> No
     (a,) = assets.load_manifest().values()
     assert assets.fetch(a, dest) == "fetched" and _sha(dest / a.file) == sha
     assert assets.fetch(a, dest) == "present"
-    assert assets.require(["inception"], dest) == {"inception": dest / a.file}
+    assert assets.require(["inception"], dest) == {"inception-v3-compat": dest / a.file}
 
     wrong = tmp_path / "wrong"
     monkeypatch.setattr(assets, "MANIFEST", _manifest(tmp_path, "0" * 64, src.as_uri()))

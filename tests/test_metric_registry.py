@@ -28,7 +28,10 @@ EXPECTED = {
     "coverage_cifar10": ("coverage", False, True, False),
     "class_kl_celeba_domains": ("coverage", True, False, False),
     "precision_digits": ("prc_domain", False, False, False),
-    "recall_inception": ("prc", False, False, False),
+    "recall_inception": ("prc_inception", False, False, False),  # result.json files from before VGG16
+    "precision_vgg16": ("prc", False, False, False),
+    "recall_vgg16": ("prc", False, False, False),
+    "fd_dinov2": ("fd_dinov2", True, True, False),
     "cond_accuracy_digits": ("cond_accuracy", False, False, False),
     "fd_digits_class3": ("fd_class", True, False, True),
     "fd_digits_class_mean": ("fd_class", True, False, False),
@@ -73,6 +76,8 @@ def test_config_validation_reads_the_registry() -> None:
         "kid_inception",
         "isc",
         "prc",
+        "prc_inception",
+        "fd_dinov2",
         "dc_domain",
         "fd_inf_domain",
         "dc_inception",
@@ -82,8 +87,8 @@ def test_config_validation_reads_the_registry() -> None:
         validate(EvalConfig, {"curve_metrics": ["fd", "fdi"]}, "eval")
     assert str(err.value) == (
         "eval.curve_metrics.1: input should be 'fd', 'kid', 'coverage', 'prc_domain', 'fid', "
-        "'kid_inception', 'isc', 'prc', 'dc_domain', 'fd_inf_domain', 'dc_inception' or "
-        "'fd_inf_inception' (got 'fdi')"
+        "'kid_inception', 'isc', 'prc', 'prc_inception', 'fd_dinov2', 'dc_domain', 'fd_inf_domain', "
+        "'dc_inception' or 'fd_inf_inception' (got 'fdi')"
     )
 
 

@@ -36,13 +36,15 @@ def eval_command(
         None,
         "--metrics",
         help="comma list of metric kinds (fd, kid, isc, prc, coverage: on --extractor) or registered "
-        "names (fid, kid_inception, prc_domain; `bench list metrics`); default: a cell's own, else fd,kid",
+        "names (fid, kid_inception, prc_inception, fd_dinov2; `bench list metrics`); default: a cell's "
+        "own, else fd,kid",
     ),
     extractor: str = typer.Option(
         "auto",
         "--extractor",
-        help="domain (the dataset's classifier), inception (needs `bench assets fetch`), or auto: "
-        "inception for fid/isc or an unlabelled reference, else domain",
+        help="domain (the dataset's classifier), inception, vgg16, dinov2 (these need `bench assets "
+        "fetch`), or auto: the one extractor the named metrics use (fd_dinov2: dinov2), inception for "
+        "fid/isc or an unlabelled reference, else domain",
     ),
     n: int | None = typer.Option(None, "--n", min=1, help="generated images (default: all / the cell's N)"),
     n_real: int | None = typer.Option(None, "--n-real", min=1, help="real images (default: the whole split)"),
@@ -105,26 +107,56 @@ def eval_command(
 
 
 DIR = typer.Option(None, "--dir", help="weights folder (default: BENCH_ASSETS, else ~/.cache/bench/assets)")
+ONLY = typer.Option(
+    None, "--only", help="comma list of extractors (inception, vgg16, dinov2); default: every file"
+)
+
+
+def _selected(only: str | None) -> list:
+    """The manifest's assets, or those of the extractors in --only (refusing an unknown one)."""
+    from bench.eval import assets
+    from bench.eval.extractors import extractor_kinds
+
+    entries = list(assets.load_manifest().values())
+    if only is None:
+        return entries
+    kinds = [k.strip() for k in only.split(",") if k.strip()]
+    with_files = sorted({a.extractor for a in entries})
+    bad = [k for k in kinds if k not in extractor_kinds() or k not in with_files]
+    if not kinds or bad:
+        raise BenchError(
+            f"--only: {', '.join(bad) or 'nothing'} given; extractors with files: {', '.join(with_files)}"
+        )
+    return [a for a in entries if a.extractor in kinds]
 
 
 @assets_app.command("fetch")
-def fetch_command(directory: Path | None = DIR) -> None:
-    """Download every weight file of the manifest that is missing, verifying each SHA-256."""
+def fetch_command(directory: Path | None = DIR, only: str | None = ONLY) -> None:
+    """Download every file of the manifest that is missing, verifying each SHA-256; then lay out what an
+    extractor needs besides (DINOv2's torch hub cache under <dir>/torch/hub)."""
     from bench.eval import assets
+    from bench.eval.extractors import get_extractor
 
     d = assets.assets_dir(directory)
-    for a in assets.load_manifest().values():
+    selected = _selected(only)
+    for a in selected:
         state = assets.fetch(a, d)
         console.print(f"{state}: {d / a.file} (sha256 {a.sha256})", highlight=False)
+    for kind in sorted({a.extractor for a in selected}):
+        prepare = get_extractor(kind).prepare
+        if prepare is not None:
+            prepare(d)
+            console.print(f"laid out: {kind} under {d}", highlight=False)
 
 
 @assets_app.command("verify")
-def verify_command(directory: Path | None = DIR) -> None:
-    """Check every weight file of the manifest by SHA-256; exit 2 naming the first bad one."""
+def verify_command(directory: Path | None = DIR, only: str | None = ONLY) -> None:
+    """Check every file of the manifest (or of --only's extractors) by SHA-256; exit 2 naming the first
+    bad one."""
     from bench.eval import assets
 
     d = assets.assets_dir(directory)
-    for a in assets.load_manifest().values():
+    for a in _selected(only):
         path = assets.verify(a, d)
         console.print(f"ok: {path} (sha256 {a.sha256})", highlight=False)
 

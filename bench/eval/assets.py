@@ -33,7 +33,7 @@ class Asset:
     url: str
     sha256: str
     bytes: int | None
-    extractor: str  # the extractor (see bench.eval.protocol) that loads this file
+    extractor: str  # the extractor kind (bench/eval/extractors.py) that loads this file
 
 
 def load_manifest() -> dict[str, Asset]:
@@ -92,10 +92,11 @@ def verify(asset: Asset, directory: Path) -> Path:
 
 
 def require(extractors: Iterable[str], directory: Path | None = None) -> dict[str, Path]:
-    """Verified weight paths of the given extractors (those without weight files are skipped)."""
+    """asset name -> verified path, for every file the given extractors need (DINOv2 needs two: its
+    source archive and its weights; extractors without files, like the domain classifier, need none)."""
     wanted = set(extractors)
     d = assets_dir(directory)
-    return {a.extractor: verify(a, d) for a in load_manifest().values() if a.extractor in wanted}
+    return {a.name: verify(a, d) for a in load_manifest().values() if a.extractor in wanted}
 
 
 Opener = Callable[[str], IO[bytes]]

@@ -21,9 +21,9 @@ from accelerate import Accelerator
 
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.eval import assets
-from bench.eval.domain import domain_extractor
-from bench.eval.fidelity import DOMAIN_EXTRACTOR
+from bench.eval.extractors import ExtractorContext, build_extractors, extractor_kinds
+from bench.eval.extractors import domain as domain  # re-exported: callers build it from here
+from bench.eval.extractors import inception as inception  # re-exported
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
 from bench.eval.metric_registry import (
     MetricInput,
@@ -32,7 +32,7 @@ from bench.eval.metric_registry import (
     get_metric,
     needed_extractors,
 )
-from bench.eval.protocol import DOMAIN_RESIZE, Extractor, inception_extractor, metric_fingerprint
+from bench.eval.protocol import Extractor, metric_fingerprint
 from bench.eval.reference import Reference, reference_features
 from bench.models.base import GenerativeModel
 
@@ -44,31 +44,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-
-
-def domain(info: DatasetInfo, train: ImageSplit, test: ImageSplit | None, cache_dir: Path) -> Extractor:
-    """The dataset's own classifier as an extractor (trained once, cached under BENCH_CACHE)."""
-    f = domain_extractor(info, train, test, cache_dir)
-    return Extractor(
-        key=f.name,
-        fidelity_name=DOMAIN_EXTRACTOR,
-        description=f.description,
-        weights=f.path,
-        sha256=f.sha256,
-        layers=("features", "logits"),
-        fd_layer="features",
-        logits_layer="logits",
-        resize=DOMAIN_RESIZE,
-        test_accuracy=f.test_accuracy,
-        facts=f.facts(),
-    )
-
-
-def inception(directory: Path | None = None) -> Extractor:
-    """torch-fidelity's TF-compatible InceptionV3 from BENCH_ASSETS, after checking its SHA-256."""
-    (asset,) = [a for a in assets.load_manifest().values() if a.extractor == "inception"]
-    path = assets.verify(asset, assets.assets_dir(directory))
-    return inception_extractor(path, asset.sha256)
 
 
 def _score(
@@ -110,7 +85,7 @@ def evaluate_samples(
     num_classes: int = 0,
     accelerator: Accelerator | None = None,
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, Reference]]:
-    """(scores, protocol, references). `extractors` maps "domain"/"inception" to the one to use.
+    """(scores, protocol, references). `extractors` maps each kind ("domain", "inception" ...) to one.
 
     identity names the reference ({"dataset", "dataset_args", "split"} or {"folder"}). With an
     accelerator of several processes, every process calls this; each generates its share. With
@@ -121,7 +96,9 @@ def evaluate_samples(
     n_real = min(ev.n_real or len(real), len(real))
     check_sizes(ev, metric_names, n, n_real)
     labels = real.labels[:n_real] if real.labels is not None else None
-    used = [extractors[k] for k in sorted(needed_extractors(metric_names))]
+    # Registration order (domain, inception, vgg16, dinov2): the first one's facts go to the top level.
+    needed = needed_extractors(metric_names)
+    used = [extractors[k] for k in extractor_kinds() if k in needed]
     refs = {
         e.key: reference_features(
             real.images[:n_real], labels, e, identity, cache_dir, ev.batch_size, cuda, ev.precision
@@ -180,15 +157,14 @@ def cell_extractors(
     test: ImageSplit | None,
     cache_dir: Path,
     conditional: bool = False,
+    assets_dir: Path | None = None,
 ) -> dict[str, Extractor]:
-    """The extractors a cell's metrics need; conditional families always need the domain classifier."""
+    """The extractors a cell's metrics need, each built by its registered factory (bench/eval/
+    extractors.py); conditional families always need the domain classifier. assets_dir: the weight
+    files' folder (default BENCH_ASSETS)."""
     kinds = needed_extractors(metric_names) | ({"domain"} if conditional and info.num_classes else set())
-    out = {}
-    if "domain" in kinds:
-        out["domain"] = domain(info, train, test, cache_dir)
-    if "inception" in kinds:
-        out["inception"] = inception()
-    return out
+    ctx = ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir, assets_dir=assets_dir)
+    return build_extractors(kinds, ctx)
 
 
 def evaluate(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.config import METRIC_NAMES, EvalConfig
 from bench.errors import BenchError
+from bench.eval.extractors import EXTRACTOR_KEYS
 from bench.eval.size_rules import isc_size_problem, kid_size_problem, prc_size_problem
 
 if TYPE_CHECKING:
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
     from bench.eval.protocol import Extractor
     from bench.eval.reference import Reference
 
-# The extractors a metric may ask for (bench.eval.evaluate builds them): the dataset's own classifier,
-# torch-fidelity's TF-compatible InceptionV3.
+# The extractors a metric may ask for, kind -> fixed key (bench/eval/extractors.py registers and builds
+# them: the dataset's own classifier, torch-fidelity's InceptionV3, VGG16, DINOv2).
 # None: the key is the dataset's name (fd_digits); else every metric on it writes that fixed key.
-EXTRACTORS: dict[str, str | None] = {"domain": None, "inception": "inception"}
+EXTRACTORS = EXTRACTOR_KEYS
 # Placeholders a result-key template may use, and what they match.
 PLACEHOLDERS = {"key": r"[A-Za-z0-9_]+?", "c": r"\d+", "direction": r"[A-Z]+"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -258,7 +259,7 @@ def other_outputs() -> list[OutputInfo]:
 
 
 def needed_extractors(names: list[str] | tuple[str, ...]) -> set[str]:
-    """ "domain" and/or "inception": the extractors the metrics `names` compute on."""
+    """The extractor kinds ("domain", "inception", "vgg16", "dinov2") the metrics `names` compute on."""
     return {get_metric(m).extractor for m in names}
 
 
@@ -308,6 +309,27 @@ def output_info(key: str) -> OutputInfo | None:
         if pattern.match(key):
             return dataclasses.replace(info, name=key)
     return None
+
+
+# Metric names whose meaning changed: name -> (the name its former meaning has now, a result key only
+# the former meaning wrote). `prc` was precision/recall on Inception features until it became VGG16's.
+RENAMED: dict[str, tuple[str, str]] = {"prc": ("prc_inception", "precision_inception")}
+
+
+def as_scored(names: list[str] | tuple[str, ...], result_keys: set[str] | list[str]) -> list[str]:
+    """A cell's eval.metrics `names` as the metrics that wrote its result.json keys `result_keys`: a
+    cell scored before a name changed meaning is re-scored as it was (`bench eval --fake CELL`)."""
+    keys = set(result_keys)
+    out = []
+    for name in names:
+        if name in RENAMED:
+            former, former_key = RENAMED[name]
+            spec = get_metric(name)
+            current = set(spec.output_names(EXTRACTORS[spec.extractor] or ""))
+            if former_key in keys and not current & keys:
+                name = former
+        out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def fingerprint_settings(name: str, ev: EvalConfig) -> dict[str, Any]:
@@ -479,15 +501,37 @@ register_metric(
     description="Inception Score over eval.isc_splits splits",
     computed_by=_TF,
 )
+# Precision/recall as torch-fidelity's `prc` and Kynkaanniemi et al. compute it: on VGG16 fc2 features.
 register_metric(
     "prc",
+    "prc",
+    "vgg16",
+    _prc_outputs(),
+    _prc,
+    sizes=(_prc_rule,),
+    settings=("prc_neighborhood",),
+    description="precision/recall on VGG16 fc2 features (torch-fidelity's default, as the paper)",
+    computed_by=_TF,
+)
+# Before VGG16 became `prc`, `prc` was this one; its result keys (precision_inception ...) keep reading.
+register_metric(
+    "prc_inception",
     "prc",
     "inception",
     _prc_outputs(),
     _prc,
     sizes=(_prc_rule,),
     settings=("prc_neighborhood",),
-    description="precision/recall on InceptionV3 features",
+    description="precision/recall on InceptionV3 features (not comparable with published `prc`)",
+    computed_by=_TF,
+)
+register_metric(
+    "fd_dinov2",
+    "fd",
+    "dinov2",
+    _fd_outputs(),
+    _fd,
+    description="FD on DINOv2 ViT-S/14 CLS features (384-d)",
     computed_by=_TF,
 )
 

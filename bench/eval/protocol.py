@@ -1,10 +1,12 @@
 """Which features each metric is computed on, and the fingerprint of the protocol stored with each score.
 
-A metric (bench/eval/metric_registry.py) is computed on one extractor's features. Two extractors
-exist: the dataset's own domain extractor (`domain`, offline, comparable within one dataset only; a
-classifier, a multi-label attribute net or a rotation predictor, bench/eval/domain.py) and
-torch-fidelity's TF-compatible InceptionV3 (`inception`, comparable with published FID when N and the
-reference match). Scores are named by both, so `fd_digits` is never confused with `fid`.
+A metric (bench/eval/metric_registry.py) is computed on one extractor's features (the kinds are
+registered in bench/eval/extractors.py): the dataset's own domain extractor (`domain`, offline,
+comparable within one dataset only; a classifier, a multi-label attribute net or a rotation predictor,
+bench/eval/domain.py), torch-fidelity's TF-compatible InceptionV3 (`inception`, comparable with
+published FID when N and the reference match), its VGG16 (`vgg16`, precision/recall) and DINOv2
+ViT-S/14 (`dinov2`). Scores are named by their extractor, so `fd_digits` is never confused with `fid`
+or `fd_dinov2`.
 
 Every score carries a fingerprint of everything that changes its value: extractor, weight hash, N
 generated, N real, split, resize, torch-fidelity version, seed, sample block, the generator's device
@@ -28,14 +30,14 @@ from bench.config import canonical_json
 class Extractor:
     """One feature extractor as evaluation uses it, with the facts the protocol records."""
 
-    key: str  # suffix of metric names: the domain classifier's dataset ("digits") or "inception"
+    key: str  # suffix of metric names: the domain classifier's dataset ("digits"), "inception", "vgg16" ...
     fidelity_name: str  # name in torch-fidelity's feature-extractor registry
     description: str  # "domain:digits:classes:10" or "inception-v3-compat"
     weights: Path
     sha256: str
     layers: tuple[str, ...]  # feature layers extracted once and shared by every metric
     fd_layer: str  # features for FD, KID and precision/recall
-    logits_layer: str  # class scores for IS and coverage
+    logits_layer: str | None  # class scores for IS and coverage; None: the extractor has none
     resize: str
     test_accuracy: float | None = None
     # More facts for the protocol (the domain extractor's objective, heads, data key); the description

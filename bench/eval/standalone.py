@@ -23,12 +23,12 @@ from bench.datasets.base import ImageSplit
 from bench.datasets.batches import to_unit_range
 from bench.errors import BenchError
 from bench.eval import metric_registry as registry
-from bench.eval.evaluate import domain, evaluate, evaluate_samples, inception
+from bench.eval.evaluate import evaluate, evaluate_samples
+from bench.eval.extractors import ExtractorContext, build_extractors, get_extractor
 from bench.eval.folder import read_images
 from bench.eval.generate import Sampler
 from bench.results import store
 
-EXTRACTOR_LABEL = {"domain": "the domain classifier", "inception": "Inception"}
 # bench eval's option -> the EvalConfig field it sets
 SETTINGS = {
     "n": "n_samples",
@@ -72,14 +72,19 @@ def resolve_metrics(items: list[str], extractor: str, has_domain: bool) -> list[
     forced = {registry.get_metric(k).extractor for k in items if k not in kinds}
     forced |= {on[k][0] for k in items if k in kinds and len(on[k]) == 1}
     if extractor == "auto":
-        extractor = "inception" if "inception" in forced or not has_domain else "domain"
+        # One extractor named by the metrics (fd_dinov2 alone: dinov2); else Inception when a name asks
+        # for it or the reference is no dataset, else the dataset's domain extractor.
+        if len(forced) == 1:
+            (extractor,) = forced
+        else:
+            extractor = "inception" if "inception" in forced or not has_domain else "domain"
     out = []
     for k in items:
         if k not in kinds:
             m = registry.get_metric(k)
             if m.extractor != extractor:
                 raise BenchError(
-                    f"--metrics: {k} is {EXTRACTOR_LABEL.get(m.extractor, m.extractor)}'s "
+                    f"--metrics: {k} is {get_extractor(m.extractor).label}'s "
                     f"{m.kind.upper()}; with --extractor {extractor} ask for {m.kind}"
                 )
             out.append(k)
@@ -127,18 +132,14 @@ def _extractors(
     assets_dir: Path | None,
     real: str,
 ) -> dict:
-    out = {}
-    for kind in sorted(registry.needed_extractors(names)):
-        if kind == "domain":
-            if info is None or train is None:
-                raise BenchError(
-                    f"--extractor domain: {real} is a folder of images, with no training split to train "
-                    "a domain extractor on; give a dataset as --real, or use --extractor inception"
-                )
-            out["domain"] = domain(info, train, test, cache_dir)
-        else:
-            out[kind] = inception(assets_dir)
-    return out
+    kinds = registry.needed_extractors(names)
+    if "domain" in kinds and (info is None or train is None):
+        raise BenchError(
+            f"--extractor domain: {real} is a folder of images, with no training split to train "
+            "a domain extractor on; give a dataset as --real, or use --extractor inception"
+        )
+    ctx = ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir, assets_dir=assets_dir)
+    return build_extractors(kinds, ctx)
 
 
 def _device(choice: str, recorded: str | None) -> torch.device:
@@ -175,6 +176,8 @@ def _cell_eval(
     other = _real(real, split, ctx) if real is not None else None
     if items is not None:
         raw["metrics"] = resolve_metrics(items, extractor, other is None or other[2] is not None)
+    else:  # a name that changed meaning since the cell was scored: score it as it was (old `prc`)
+        raw["metrics"] = registry.as_scored(raw["metrics"], (result or {}).get("metrics") or {})
     ev = validate(EvalConfig, raw, "bench eval")
     t0 = time.perf_counter()
     if other is None:
@@ -185,7 +188,13 @@ def _cell_eval(
             raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")
         test = reference_side(info, source.load(ev.split, ctx))
         extractors = cell_extractors(
-            list(ev.metrics), info, source.load("train", ctx), test, cache_dir, conditional=model.conditional
+            list(ev.metrics),
+            info,
+            source.load("train", ctx),
+            test,
+            cache_dir,
+            conditional=model.conditional,
+            assets_dir=assets_dir,
         )
         cuda = device.type == "cuda"
         metrics, protocol = evaluate(model, info, test, ev, extractors, cuda, identity, cache_dir)
