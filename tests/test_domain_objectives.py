@@ -165,7 +165,7 @@ def test_the_protocol_and_fingerprint_name_the_objective_and_its_heads(tmp_path:
     )
 
     def scored(f: DomainExtractorFile) -> tuple[str, dict]:
-        monkeypatch.setattr(evaluate, "domain_extractor", lambda *a, **k: f)
+        monkeypatch.setattr("bench.eval.domain.domain_extractor", lambda *a, **k: f)
         ext = evaluate.domain(info, train, None, tmp_path)
         return metric_fingerprint(COMMON, ext, None), ext.protocol()
 
