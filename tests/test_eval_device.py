@@ -45,7 +45,7 @@ def digits():
 
 
 def _noise_sampler(j: int, size: int, g: torch.Generator) -> torch.Tensor:
-    return torch.rand(size, 1, 8, 8, generator=g) * 2 - 1
+    return torch.rand(size, 1, 28, 28, generator=g) * 2 - 1
 
 
 def test_features_equal_the_dataloader_path_bit_for_bit(digits) -> None:

@@ -65,19 +65,23 @@ def write_closest_pairs(
     trains = train.images[torch.tensor(found["train_index"])]
     plt = pyplot()
     k = len(found["fake_index"])
-    fig, axes = plt.subplots(2, k, figsize=(1.6 * k, 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, k, figsize=(1.6 * k, 4.0), squeeze=False)
     gray = fakes.shape[1] == 1
     for c in range(k):
-        for r, (img, label) in enumerate(
-            ((fakes[c], f"sample {found['fake_index'][c]}"), (trains[c], f"train {found['train_index'][c]}"))
-        ):
+        for r, img in enumerate((fakes[c], trains[c])):
             ax = axes[r][c]
-            tile = _tile(img)
-            ax.imshow(tile[..., 0] if gray else tile, cmap="gray" if gray else None, vmin=0, vmax=255)
+            tile = _tile(img).numpy()
+            ax.imshow(
+                tile[..., 0] if gray else tile,
+                cmap="gray" if gray else None,
+                vmin=0,
+                vmax=255,
+                interpolation="nearest",
+            )
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(label, fontsize=7)
-        axes[0][c].set_title(f"d = {found['distance'][c]:.3g}", fontsize=8)
+        axes[0][c].set_title(f"sample {found['fake_index'][c]}\nd = {found['distance'][c]:.3g}", fontsize=7)
+        axes[1][c].set_xlabel(f"train {found['train_index'][c]}", fontsize=7)
     fig.suptitle(
         f"the {k} generated samples closest to a training image (top) and that image (bottom); "
         "distances in feature space",
