@@ -181,11 +181,24 @@ def _cell_eval(
             allowed = ", ".join(info.splits)
             raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")
         test = reference_side(info, source.load(ev.split, ctx))
+        train = source.load("train", ctx)
         extractors = cell_extractors(
-            list(ev.metrics), info, source.load("train", ctx), test, cache_dir, conditional=model.conditional
+            list(ev.metrics), info, train, test, cache_dir, conditional=model.conditional
         )
         cuda = device.type == "cuda"
-        metrics, protocol = evaluate(model, info, test, ev, extractors, cuda, identity, cache_dir)
+        # The training split as the cell's evaluation passes it (memorisation metrics); no gallery here.
+        metrics, protocol = evaluate(
+            model,
+            info,
+            test,
+            ev,
+            extractors,
+            cuda,
+            identity,
+            cache_dir,
+            train=reference_side(info, train),
+            train_identity={**identity, "split": "train"},
+        )
         metrics.pop("eval_seconds", None)
         about_real: dict[str, Any] = identity
     else:
