@@ -88,7 +88,9 @@ def test_memorisation_without_the_training_split_is_refused(digits) -> None:
     source, info, ctx, train, test = digits
     ext = domain(info, train, test, ctx.cache_dir.parent)
     ev = EvalConfig(metrics=["mem_domain"], n_samples=100)
-    with pytest.raises(BenchError, match="mem_domain compare samples with the generators' training split"):
+    with pytest.raises(
+        BenchError, match="mem_domain: memorisation compares samples with the generators' training split"
+    ):
         evaluate_samples(
             lambda j, size, g: torch.zeros(size, 1, 28, 28),
             torch.device("cpu"),

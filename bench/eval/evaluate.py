@@ -142,8 +142,8 @@ def evaluate_samples(
     if with_train and (train is None or train_identity is None):
         wanting = [m for m in metric_names if get_metric(m).extractor in with_train]
         raise BenchError(
-            f"{', '.join(wanting)} compare samples with the generators' training split, which only a "
-            "cell's evaluation knows: score a cell (bench eval --fake CELL_DIR) or leave them out"
+            f"{', '.join(wanting)}: memorisation compares samples with the generators' training split, "
+            "which only a cell's evaluation knows; score a cell (bench eval --fake CELL_DIR) or leave it out"
         )
     if ev.precision == "bf16" and not cuda:
         logging.info("eval.precision bf16 on the CPU: bf16 autocast only (channels_last is for CUDA)")
@@ -166,11 +166,11 @@ def evaluate_samples(
     refs = {k: r.to(on) for k, r in refs.items()}
     seeds = repeat_seeds(ev.seed, ev.repeats)
     per_repeat = []
-    for seed in seeds:
+    for r, seed in enumerate(seeds):
         fake = generated_features(
             sampler, device, n, ev.sample_block, ev.batch_size, seed, used, cuda, ev.precision, accelerator
         )
-        if gallery is not None and with_train and seed == seeds[0]:
+        if gallery is not None and with_train and r == 0:
             ext = extractors[sorted(with_train)[0]]
             trained_on = refs[ext.key].training
             assert trained_on is not None and train is not None
