@@ -116,3 +116,14 @@ def test_the_gallery_pairs_are_the_scored_samples(digits, tmp_path: Path) -> Non
     every = generate_uint8(sampler, torch.device("cpu"), 250, 100, ev.seed)
     picked = [3, 120, 249, 101]
     assert torch.equal(samples_at(sampler, torch.device("cpu"), 250, ev, picked), every[picked])
+
+
+def test_bench_eval_on_a_folder_refuses_memorisation_in_one_line(digits, tmp_path: Path) -> None:
+    """A folder of images has no training split next to it: one clear error, before any extraction."""
+    from bench.eval.standalone import run_eval
+
+    test = digits[4]
+    for i in range(30):
+        Image.fromarray(test.images[i, 0].numpy()).save(tmp_path / f"{i:03d}.png")
+    with pytest.raises(BenchError, match=r"^mem_domain: memorisation compares samples .* or leave it out$"):
+        run_eval(str(tmp_path), "digits", ["mem_domain"])
