@@ -25,6 +25,9 @@ step dcgan64_packed8 180 "$PY" benchmarks/train_throughput.py --family dcgan --r
 step inception 120 "$PY" benchmarks/train_throughput.py --inception --batch 500 --rounds 5
 # FD/KID: NumPy (torch-fidelity) vs torch float64 on the device, 10k x 2048 features.
 step fd_kid_device 180 "$PY" benchmarks/eval_stats_device.py --n 10000 --kid-subsets 100
+# Evaluation: the old host/DataLoader/NumPy path vs samples, features and FD/KID on the device, and bf16
+# channels_last at batch 1000 (InceptionV3, random weights of the real architecture).
+step eval_throughput 240 "$PY" benchmarks/eval_throughput.py --extractor inception --n 10000 --batch 250 --bf16-batch 1000 --kid-subsets 50 --kid-subset-size 1000 --rounds 2
 # Seeds stacked with vmap vs one after another (kept only if faster; on the CPU it is slower).
 step seeds_stacked 90 "$PY" benchmarks/seeds_stacked.py --seeds 3 --steps 50 --rounds 5
 # MNIST-size cells per hour: 8 small cells one at a time vs 8 at once on the GPU (target >= 6x).

@@ -22,8 +22,8 @@ CASES = [
     (
         {"eval": {"metrics": ["fdi"]}},
         "eval.metrics.0: input should be 'fd', 'kid', 'coverage', 'prc_domain', 'fid', 'kid_inception', "
-        "'isc', 'prc', 'prc_inception', 'fd_dinov2', 'dc_domain', 'fd_inf_domain', 'dc_inception' or "
-        "'fd_inf_inception' (got 'fdi')",
+        "'isc', 'prc', 'prc_inception', 'fd_dinov2', 'dc_domain', 'fd_inf_domain', 'dc_inception', "
+        "'fd_inf_inception', 'mem_domain' or 'mem_inception' (got 'fdi')",
     ),
     ({"eval": {"kid_subset_size": 5000}}, "eval.kid_subset_size: 5000 is larger than the 360 images"),
     ({"eval": {"split": "val"}}, "eval.split: 'val' is not a split of digits; allowed: train, test"),

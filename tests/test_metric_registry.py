@@ -51,6 +51,9 @@ EXPECTED = {
     "cycle_l1_ABA": ("cycle_l1", True, False, False),
     "l1": ("l1", True, False, False),
     "eval_seconds": ("eval_seconds", True, False, True),
+    "mem_copies_digits": ("mem_domain", True, False, False),
+    "mem_authentic_test_digits": ("mem_domain", False, False, True),
+    "mem_ct_inception": ("mem_inception", False, False, False),
 }
 
 
@@ -82,13 +85,15 @@ def test_config_validation_reads_the_registry() -> None:
         "fd_inf_domain",
         "dc_inception",
         "fd_inf_inception",
+        "mem_domain",
+        "mem_inception",
     ]
     with pytest.raises(BenchError) as err:
         validate(EvalConfig, {"curve_metrics": ["fd", "fdi"]}, "eval")
     assert str(err.value) == (
         "eval.curve_metrics.1: input should be 'fd', 'kid', 'coverage', 'prc_domain', 'fid', "
         "'kid_inception', 'isc', 'prc', 'prc_inception', 'fd_dinov2', 'dc_domain', 'fd_inf_domain', "
-        "'dc_inception' or 'fd_inf_inception' (got 'fdi')"
+        "'dc_inception', 'fd_inf_inception', 'mem_domain' or 'mem_inception' (got 'fdi')"
     )
 
 

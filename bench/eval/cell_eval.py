@@ -2,7 +2,9 @@
 
 The runner (bench/train/cell.py) makes one `CellEvaluation` before it trains anything, which checks
 every weight file the metrics need (so a missing Inception file fails in a second, not after hours of
-training), calls `on_flush` after each log flush, and `final` once training is done.
+training), calls `on_flush` after each log flush, and `final` once training is done. `final` also hands
+the training split to the evaluation, for memorisation metrics (mem_domain, mem_inception) and their
+gallery, closest_pairs.png in the cell folder.
 
 The curve: every `eval.curve_every` steps, `eval.curve_metrics` on `eval.curve_n_samples` images,
 appended to curve.jsonl in the cell folder (and drawn in curve.png); result.json gets each metric's
@@ -26,6 +28,7 @@ from bench.datasets.source import DataContext, DatasetSource
 from bench.eval import assets
 from bench.eval.evaluate import cell_extractors, evaluate, evaluate_samples
 from bench.eval.generate import unconditional
+from bench.eval.memorisation import GALLERY
 from bench.eval.metric_registry import check_sizes, needed_extractors, output_info
 from bench.models.base import GenerativeModel
 from bench.results.plots import pyplot, save_figure
@@ -54,6 +57,7 @@ class CellEvaluation:
         wanted = set(ev.metrics) | (set(ev.curve_metrics) if ev.curve_every else set())
         assets.require(needed_extractors(sorted(wanted)))  # before any training: one clear line
         self._test: ImageSplit | None = None
+        self._gallery_drawn = False
         self._last_flush = start_step
         available = info.splits.get(ev.split, 0) or None  # 0: a folder dataset, known once loaded
         if available:  # KID/IS sizes, refused before training rather than after it
@@ -106,6 +110,8 @@ class CellEvaluation:
                 n=ev.curve_n_samples,
                 num_classes=self.info.num_classes,
                 accelerator=self.accelerator,
+                train=reference_side(self.info, self.train),
+                train_identity={**self.identity, "split": "train"},
             )
             model.train(True)
         if self.accelerator.is_main_process:
@@ -119,6 +125,12 @@ class CellEvaluation:
         extractors = cell_extractors(
             list(ev.metrics), self.info, self.train, test, self.cache_dir, conditional=model.conditional
         )
+        # Memorisation metrics compare samples with the training split (the generators' side of it);
+        # the gallery of the closest pairs is drawn once per run (an EMA re-evaluation keeps it).
+        gallery = None
+        if self.accelerator.is_main_process and not self._gallery_drawn:
+            gallery = self.cell_dir / GALLERY
+            self._gallery_drawn = True
         metrics, protocol = evaluate(
             model,
             self.info,
@@ -129,6 +141,9 @@ class CellEvaluation:
             self.identity,
             self.cache_dir,
             self.accelerator,
+            train=reference_side(self.info, self.train),
+            train_identity={**self.identity, "split": "train"},
+            gallery=gallery,
         )
         if ev.curve_every and self.accelerator.is_main_process:
             curve = read_curve(self.cell_dir / CURVE)

@@ -49,12 +49,14 @@ def conditional_metrics(
     )[ext.key]
     k = ext.key
     pred = feats[ext.logits_layer].argmax(1)
+    labels = labels.to(pred.device)  # features live on the sampling device (bench/eval/generate.py)
     out = {f"cond_accuracy_{k}": float((pred == labels).double().mean())}
     if ref.labels is None:
         return out
     per_class = []
     for c in range(num_classes):
-        fake, real = feats[ext.fd_layer][labels == c], ref.features[ext.fd_layer][ref.labels == c]
+        real_feats = ref.features[ext.fd_layer]
+        fake, real = feats[ext.fd_layer][labels == c], real_feats[ref.labels.to(real_feats.device) == c]
         if min(len(fake), len(real)) < 2:
             continue
         fd = frechet_distance_from_stats(feature_statistics(fake), feature_statistics(real))

@@ -4,13 +4,17 @@
 `bench eval` on a folder or a cell): generate (or read) the samples in seeded blocks, extract their
 features with each extractor the metrics need, take the real features from the reference cache, compute
 each registered metric (bench/eval/metric_registry.py), and return the scores with the protocol and a
-fingerprint per score; `eval.repeats` does this for several independent sample sets.
+fingerprint per score; `eval.repeats` does this for several independent sample sets. Samples, their
+features, the reference's features and the metrics all live on the sampling device (see generate.py,
+fidelity.py); memorisation metrics also get the training split's features (cached like the reference).
 """
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +25,19 @@ from accelerate import Accelerator
 
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
+from bench.errors import BenchError
 from bench.eval.extractors import ExtractorContext, build_extractors, extractor_kinds
 from bench.eval.extractors import domain as domain  # re-exported: callers build it from here
 from bench.eval.extractors import inception as inception  # re-exported
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
+from bench.eval.memorisation import write_closest_pairs
 from bench.eval.metric_registry import (
     MetricInput,
     check_sizes,
     fingerprint_settings,
     get_metric,
     needed_extractors,
+    training_extractors,
 )
 from bench.eval.protocol import Extractor, metric_fingerprint
 from bench.eval.reference import Reference, reference_features
@@ -71,6 +78,13 @@ def mean_over_repeats(per_repeat: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in per_repeat])) for k in keys}
 
 
+def feature_device(cuda: bool, accelerator: Accelerator | None) -> torch.device:
+    """Where extracted features live: the accelerator's device, else the current CUDA device or the CPU."""
+    if accelerator is not None:
+        return accelerator.device
+    return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+
+
 def evaluate_samples(
     sampler: Sampler,
     device: torch.device,
@@ -84,33 +98,70 @@ def evaluate_samples(
     n: int | None = None,
     num_classes: int = 0,
     accelerator: Accelerator | None = None,
+    train: ImageSplit | None = None,
+    train_identity: dict[str, Any] | None = None,
+    gallery: Path | None = None,
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, Reference]]:
     """(scores, protocol, references). `extractors` maps each kind ("domain", "inception" ...) to one.
 
     identity names the reference ({"dataset", "dataset_args", "split"} or {"folder"}). With an
     accelerator of several processes, every process calls this; each generates its share. With
     ev.repeats R > 1 the scores are the means over R sample sets and protocol["eval_repeats"] holds
-    each set's seed and values.
+    each set's seed and values. Memorisation metrics need `train` (the generators' training split) and
+    `train_identity` (its name in the cache); `gallery`, when given, is where closest_pairs.png of the
+    first sample set is written.
     """
     n = n or ev.n_samples
     n_real = min(ev.n_real or len(real), len(real))
     check_sizes(ev, metric_names, n, n_real)
+    with_train = training_extractors(metric_names)
+    if with_train and (train is None or train_identity is None):
+        wanting = [m for m in metric_names if get_metric(m).extractor in with_train]
+        raise BenchError(
+            f"{', '.join(wanting)}: memorisation compares samples with the generators' training split, "
+            "which only a cell's evaluation knows; score a cell (bench eval --fake CELL_DIR) or leave it out"
+        )
+    if ev.precision == "bf16" and not cuda:
+        logging.info("eval.precision bf16 on the CPU: bf16 autocast only (channels_last is for CUDA)")
     labels = real.labels[:n_real] if real.labels is not None else None
     # Registration order (domain, inception, vgg16, dinov2): the first one's facts go to the top level.
     needed = needed_extractors(metric_names)
     used = [extractors[k] for k in extractor_kinds() if k in needed]
+    on = feature_device(cuda, accelerator)
     refs = {
         e.key: reference_features(
             real.images[:n_real], labels, e, identity, cache_dir, ev.batch_size, cuda, ev.precision
         )
         for e in used
     }
+    for kind in sorted(with_train):  # the training split's features, cached as the reference's are
+        assert train is not None and train_identity is not None
+        e = extractors[kind]
+        trained_on = reference_features(
+            train.images, train.labels, e, train_identity, cache_dir, ev.batch_size, cuda, ev.precision
+        )
+        refs[e.key] = replace(refs[e.key], training=trained_on)
+    refs = {k: r.to(on) for k, r in refs.items()}
     seeds = repeat_seeds(ev.seed, ev.repeats)
     per_repeat = []
-    for seed in seeds:
+    for r, seed in enumerate(seeds):
         fake = generated_features(
             sampler, device, n, ev.sample_block, ev.batch_size, seed, used, cuda, ev.precision, accelerator
         )
+        if gallery is not None and with_train and r == 0:
+            ext = extractors[sorted(with_train)[0]]
+            trained_on = refs[ext.key].training
+            assert trained_on is not None and train is not None
+            write_closest_pairs(
+                gallery,
+                sampler,
+                device,
+                n,
+                ev,
+                fake[ext.key][ext.fd_layer],
+                trained_on.features[ext.fd_layer],
+                train,
+            )
         per_repeat.append(
             _score(metric_names, extractors, fake, refs, ev.model_copy(update={"seed": seed}), num_classes)
         )
@@ -177,11 +228,14 @@ def evaluate(
     identity: dict[str, Any],
     cache_dir: Path,
     accelerator: Accelerator | None = None,
+    train: ImageSplit | None = None,
+    train_identity: dict[str, Any] | None = None,
+    gallery: Path | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """A trained model's scores on `real` (its test split) and the protocol they were measured under.
 
     Conditional families also get the classifier's accuracy on class-conditioned samples and FD per
-    class (bench.eval.conditional).
+    class (bench.eval.conditional). train, train_identity, gallery: see `evaluate_samples`.
     """
     from bench.eval.conditional import conditional_metrics
 
@@ -199,6 +253,9 @@ def evaluate(
         cuda,
         num_classes=info.num_classes,
         accelerator=accelerator,
+        train=train,
+        train_identity=train_identity,
+        gallery=gallery,
     )
     if model.conditional and info.num_classes > 0:
         dom = extractors["domain"]  # cell_extractors(..., conditional=True) provides it

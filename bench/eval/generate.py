@@ -5,7 +5,8 @@ from its own generator seeded by (seed, j). The block size is a protocol setting
 not the extraction batch size: the samples are the same whatever eval.batch_size is and however many
 processes share the work. Process r draws blocks r, r + P, r + 2P ..., extracts their features in
 batches of batch_size, and the features are gathered and put back in block order
-(tests/test_eval_distributed.py, tests/test_eval_sampling.py).
+(tests/test_eval_distributed.py, tests/test_eval_sampling.py). Samples, features and the gathered
+result stay on the sampling device (uint8 images, float32 features): nothing goes through the host.
 
 Why blocks and not one generator per sample: families draw their noise inside `sample(n, g)` (labels,
 then z; mixture components, then noise; DDPM's noise at every step), so a per-sample generator would
@@ -67,15 +68,15 @@ def generate_uint8(
     blocks: list[int] | None = None,
     precision: str = "fp32",
 ) -> torch.Tensor:
-    """The uint8 samples of `blocks` (default: all) on the CPU, concatenated in the given order."""
+    """The uint8 samples of `blocks` (default: all) on `device`, concatenated in the given order."""
     sizes = block_sizes(n, sample_block)
     out = []
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for j in range(len(sizes)) if blocks is None else blocks:
         g = torch.Generator(device).manual_seed(chunk_seed(seed, j))
         with autocast:
-            out.append(to_uint8(sampler(j, sizes[j], g)).cpu())
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
+            out.append(to_uint8(sampler(j, sizes[j], g)))
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8, device=device)
 
 
 @torch.no_grad()
@@ -91,7 +92,8 @@ def generated_features(
     precision: str = "fp32",
     accelerator: Accelerator | None = None,
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """extractor key -> layer -> (n, D) features of the n samples, identical on every process.
+    """extractor key -> layer -> (n, D) features of the n samples, identical on every process, on the
+    extractor's device (the accelerator's with several processes).
 
     With an accelerator of P > 1 processes, every process must call this (the features are gathered).
     """
@@ -116,14 +118,14 @@ def generated_features(
         for layer in e.layers:
             dim = _feature_dim(local[e.key].get(layer), accelerator)
             # Every process sends the same shape: one sample_block block per slot, its block or zeros.
-            padded = torch.zeros(slots * sample_block, dim)
+            padded = torch.zeros(slots * sample_block, dim, device=accelerator.device)
             offset = 0
             for s, j in enumerate(mine):
                 padded[s * sample_block : s * sample_block + sizes[j]] = local[e.key][layer][
                     offset : offset + sizes[j]
-                ]
+                ].to(accelerator.device)
                 offset += sizes[j]
-            everything = accelerator.gather(padded.to(accelerator.device)).cpu()
+            everything = accelerator.gather(padded)
             rows = []
             for j, size in enumerate(sizes):
                 r, s = j % world, j // world

@@ -236,7 +236,8 @@ def memorisation(
       copies                the rule: c_t < z_threshold (default -3: a one-sided p of about 0.0013
                             under the null for a Z score) or authentic_share < authenticity_ratio x
                             authentic_share_test (default half of what held-out data score).
-    The rule and its thresholds are this harness's, documented in docs/metrics_added.md.
+    The rule and its thresholds are this harness's, documented in docs/metrics.md ("Memorisation");
+    the registered mem_domain / mem_inception fix them (bench/eval/metric_registry.py, MEM_*).
     """
     train, test = _pair(train_feats, test_feats)
     _, fake = _pair(train, fake_feats)

@@ -353,12 +353,17 @@ def _prc_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:
 
 
 def _fd(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.fidelity import feature_statistics, frechet_distance_from_stats
+    # float64 torch on the features' device (bench/eval/torch_stats.py); torch-fidelity's NumPy
+    # `fid_statistics_to_metric` gives the same value within 1e-6 relative (tests/test_eval_device.py).
+    from bench.eval.torch_stats import feature_statistics, frechet_distance
 
-    return (frechet_distance_from_stats(feature_statistics(x.fake_fd), x.real.stats),)
+    mu, sigma = feature_statistics(x.fake_fd)
+    return (frechet_distance(mu, sigma, x.real.stats["mu"], x.real.stats["sigma"]),)
 
 
 def _kid(x: MetricInput) -> tuple[float, ...]:
+    # torch-fidelity's subsets and formula in float64 torch on the features' device (torch_stats.kid),
+    # behind the size check of `kernel_distance`.
     from bench.eval.fidelity import kernel_distance
 
     return kernel_distance(x.fake_fd, x.real_fd, x.ev.kid_subsets, x.ev.kid_subset_size, x.ev.seed)
@@ -605,6 +610,100 @@ for _ext, _suffix in (("domain", "_domain"), ("inception", "_inception")):
         settings=("seed",),
         description=f"bias-free FD: FD at 15 subset sizes, linear in 1/N, intercept ({_ext} features)",
     )
+
+
+# ---- memorisation: generated samples against the generators' training split (bench/eval/knn.py) ----
+
+# The rule and its settings are fixed here, so every mem_* score of one code version means the same.
+MEM_CELLS = 5  # k-means cells of Meehan et al.'s C_T (few: each keeps enough test samples at small N)
+MEM_MIN_FAKE_PER_CELL = 20  # the paper's tau: a cell enters C_T with at least this many samples
+MEM_Z_THRESHOLD = -3.0  # copies when C_T < -3: a one-sided p of about 0.0013 for a Z score ...
+MEM_AUTHENTICITY_RATIO = 0.5  # ... or when the authentic share is below half the test split's
+MEM_SEED = 0  # k-means of the training features: one partition per training split, whatever eval.seed
+# Metrics whose compute function reads MetricInput.real.training (the evaluation loads it for them).
+TRAINING_METRICS: set[str] = set()
+
+
+def training_extractors(names: list[str] | tuple[str, ...]) -> set[str]:
+    """The extractors ("domain"/"inception") on which `names` need the training split's features."""
+    return {get_metric(m).extractor for m in names if m in TRAINING_METRICS}
+
+
+def _mem(x: MetricInput) -> tuple[float, ...]:
+    from bench.eval.knn import memorisation
+
+    if x.real.training is None:
+        raise BenchError("memorisation metrics need the training split's features; none were loaded")
+    out = memorisation(
+        x.real.training.features[x.extractor.fd_layer],
+        x.real_fd,
+        x.fake_fd,
+        cells=MEM_CELLS,
+        min_fake_per_cell=MEM_MIN_FAKE_PER_CELL,
+        seed=MEM_SEED,
+        z_threshold=MEM_Z_THRESHOLD,
+        authenticity_ratio=MEM_AUTHENTICITY_RATIO,
+    )
+    return (
+        out["authentic_share"],
+        out["authentic_share_test"],
+        out["c_t"],
+        out["z_u"],
+        1.0 if out["copies"] else 0.0,
+    )
+
+
+def _mem_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:
+    if min(n, n_real) < MEM_MIN_FAKE_PER_CELL:
+        return (
+            f"n_samples: the memorisation test needs at least {MEM_MIN_FAKE_PER_CELL} generated and test "
+            f"images, got {n} and {n_real}"
+        )
+    return None
+
+
+for _ext, _suffix in (("domain", "_domain"), ("inception", "_inception")):
+    register_metric(
+        f"mem{_suffix}",
+        "mem",
+        _ext,
+        (
+            Output(
+                "mem_authentic_{key}",
+                False,
+                description="share of samples farther from their nearest training image than it is from "
+                "its own nearest training neighbour (authenticity, Alaa et al. 2022)",
+            ),
+            Output(
+                "mem_authentic_test_{key}",
+                False,
+                hidden=True,
+                description="the same share for held-out test images: what honest samples score",
+            ),
+            Output(
+                "mem_ct_{key}",
+                False,
+                description="data-copying Z (C_T, Meehan et al. 2020): << 0 copies training images, "
+                ">> 0 underfits",
+            ),
+            Output(
+                "mem_zu_{key}",
+                False,
+                hidden=True,
+                description="Mann-Whitney Z of sample vs test distances to the training set, one cell",
+            ),
+            Output(
+                "mem_copies_{key}",
+                True,
+                description=f"1.0 when C_T < {MEM_Z_THRESHOLD:g} or the authentic share is below "
+                f"{MEM_AUTHENTICITY_RATIO:g} x the test split's, else 0.0",
+            ),
+        ),
+        _mem,
+        sizes=(_mem_rule,),
+        description=f"memorisation: samples vs the training and test splits ({_ext} features)",
+    )
+    TRAINING_METRICS.add(f"mem{_suffix}")
 
 
 # ---- result keys written besides the metrics: conditional models, model families, the evaluation ----

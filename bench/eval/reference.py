@@ -2,8 +2,10 @@
 
 A reference is cached under BENCH_CACHE/reference keyed by everything that changes its features: the
 dataset and its arguments, the split, the resolution, the images' own bytes and labels, the
-preprocessing, the extractor, its weight hash, its layers and precision, N and torch-fidelity's
-version. (torch-fidelity's own cache keys ignore resolution, N and the weight file; see FACTS.md.)
+preprocessing, the extractor, its weight hash, its layers, precision and memory format, N and
+torch-fidelity's version. (torch-fidelity's own cache keys ignore resolution, N and the weight file;
+see FACTS.md.) The file holds the features and their FD statistics on the CPU; `Reference.to` puts them
+on the device the generated features live on, once per evaluation.
 
 Many cells on a shared filesystem may ask at once: a file lock lets one compute while the others wait
 and then read its file. The file is written to a temporary name and renamed, and it holds its own key,
@@ -14,21 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch_fidelity
 from filelock import FileLock
 
 from bench.config import canonical_json
-from bench.eval.fidelity import extract_features, feature_statistics
+from bench.eval.fidelity import extract_features, uses_channels_last
 from bench.eval.protocol import Extractor
+from bench.eval.torch_stats import feature_statistics
 from bench.results.store import atomic_write
 
-FORMAT = 1
+# 2: mu/sigma computed with torch in float64 (bench.eval.torch_stats), no longer NumPy's; same features.
+FORMAT = 2
 PREPROCESSING = "uint8 NCHW, grayscale repeated to 3 channels, no JPEG"
 
 
@@ -36,13 +39,26 @@ PREPROCESSING = "uint8 NCHW, grayscale repeated to 3 channels, no JPEG"
 class Reference:
     features: dict[str, torch.Tensor]  # layer -> (N, D) float32, in the real split's order
     labels: torch.Tensor | None
-    stats: dict[str, np.ndarray]  # mu, sigma (float64) of the extractor's FD layer
+    stats: dict[str, torch.Tensor]  # mu, sigma (float64) of the extractor's FD layer
     key: str
     path: Path
     computed: bool  # False when read from the cache
+    # The generators' training split under the same extractor, for metrics that compare samples with
+    # it (memorisation); None unless such a metric is evaluated.
+    training: Reference | None = None
 
     def __len__(self) -> int:
         return next(iter(self.features.values())).shape[0]
+
+    def to(self, device: torch.device) -> Reference:
+        """The same reference with every tensor on `device` (itself when they are there already)."""
+        return replace(
+            self,
+            features={k: v.to(device) for k, v in self.features.items()},
+            labels=self.labels.to(device) if self.labels is not None else None,
+            stats={k: v.to(device) for k, v in self.stats.items()},
+            training=self.training.to(device) if self.training is not None else None,
+        )
 
 
 def content_hash(images: torch.Tensor, labels: torch.Tensor | None) -> str:
@@ -54,7 +70,12 @@ def content_hash(images: torch.Tensor, labels: torch.Tensor | None) -> str:
 
 
 def reference_key(
-    identity: dict[str, Any], ext: Extractor, images: torch.Tensor, labels, precision: str
+    identity: dict[str, Any],
+    ext: Extractor,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    precision: str,
+    cuda: bool = False,
 ) -> str:
     fields = {
         **identity,
@@ -68,6 +89,7 @@ def reference_key(
         "layers": list(ext.layers),
         "resize": ext.resize,
         "precision": precision,
+        "channels_last": uses_channels_last(cuda, precision),
         "torch_fidelity": torch_fidelity.__version__,
     }
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
@@ -100,7 +122,7 @@ def reference_features(
     identity: what names the reference ({"dataset": ..., "dataset_args": ..., "split": ...} or
     {"folder": ...}); it is part of the key and of the file name.
     """
-    key = reference_key(identity, ext, images, labels, precision)
+    key = reference_key(identity, ext, images, labels, precision, cuda)
     label = "-".join(str(identity.get(k, "")) for k in ("dataset", "split")).strip("-") or "folder"
     path = cache_dir / "reference" / f"{label}-{ext.key}-n{len(images)}-{key[:16]}.pt"
     computed = False
@@ -113,21 +135,21 @@ def reference_features(
                 feats = extract_features(
                     images, ext.fidelity_name, ext.weights, batch_size, cuda, ext.layers, precision
                 )
-                stats = feature_statistics(feats[ext.fd_layer])
+                mu, sigma = feature_statistics(feats[ext.fd_layer])
                 blob = {
                     "key": key,
                     "identity": canonical_json(identity),
-                    "features": feats,
+                    "features": {k: v.cpu() for k, v in feats.items()},
                     "labels": labels,
-                    "mu": torch.from_numpy(stats["mu"]),
-                    "sigma": torch.from_numpy(stats["sigma"]),
+                    "mu": mu.cpu(),
+                    "sigma": sigma.cpu(),
                 }
                 atomic_write(path, lambda f: torch.save(blob, f), binary=True)
                 computed = True
     return Reference(
         features=blob["features"],
         labels=blob["labels"],
-        stats={"mu": blob["mu"].numpy(), "sigma": blob["sigma"].numpy()},
+        stats={"mu": blob["mu"], "sigma": blob["sigma"]},
         key=key,
         path=path,
         computed=computed,

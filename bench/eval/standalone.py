@@ -187,17 +187,30 @@ def _cell_eval(
             allowed = ", ".join(info.splits)
             raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")
         test = reference_side(info, source.load(ev.split, ctx))
+        train = source.load("train", ctx)
         extractors = cell_extractors(
             list(ev.metrics),
             info,
-            source.load("train", ctx),
+            train,
             test,
             cache_dir,
             conditional=model.conditional,
             assets_dir=assets_dir,
         )
         cuda = device.type == "cuda"
-        metrics, protocol = evaluate(model, info, test, ev, extractors, cuda, identity, cache_dir)
+        # The training split as the cell's evaluation passes it (memorisation metrics); no gallery here.
+        metrics, protocol = evaluate(
+            model,
+            info,
+            test,
+            ev,
+            extractors,
+            cuda,
+            identity,
+            cache_dir,
+            train=reference_side(info, train),
+            train_identity={**identity, "split": "train"},
+        )
         metrics.pop("eval_seconds", None)
         about_real: dict[str, Any] = identity
     else:
