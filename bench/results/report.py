@@ -260,6 +260,7 @@ class _Builder:
             "grids": grids,
             "protocols": [lbm.describe_protocol(s.protocol, s.main) for s in self.lb.sections],
             "different_n": lbm.scored_at_different_n(self.lb),
+            "stats_method": lbm.STATS_METHOD,
             "models": len({r.model for r in self.lb.rows}),
             "rows": len(self.lb.rows),
         }
@@ -299,6 +300,7 @@ class _Builder:
 
     def sections(self) -> list[dict[str, Any]]:
         fig_dir = self.tmp / "figures"
+        different_n = lbm.different_n_by_dataset(self.lb)
         out = []
         for i, s in enumerate(self.lb.sections):
             slug = f"{i + 1}-{_slug(s.dataset + '-' + s.main)}"
@@ -329,6 +331,7 @@ class _Builder:
                     "table": Table(header, body),
                     "sentences": s.not_separable(),
                     "protocol": lbm.describe_protocol(s.protocol, s.main),
+                    "different_n": different_n.get(s.dataset),
                     "all_metrics": Table(*lbm.all_metrics_table(s)),
                     "figures": [f for f in figures if f],
                 }
