@@ -520,8 +520,8 @@ def scored_at_different_n(lb: Leaderboard) -> list[str]:
 
 # How every CI, rank and separation is drawn, in words (the report's protocol text says the same).
 STATS_METHOD = (
-    f"CI: 95% percentile bootstrap of the mean ({stats.N_BOOTSTRAP} draws, numpy seed {stats.BOOTSTRAP_SEED}) "
-    "over training seeds; with 2 or 3 seeds only 3 or 10 distinct resamples exist. Where every seed of a "
+    f"CI: 95% percentile bootstrap of the mean ({stats.N_BOOTSTRAP} draws, numpy seed "
+    f"{stats.BOOTSTRAP_SEED}) over training seeds; with 2 or 3 seeds only 3 or 10 distinct resamples exist. Where every seed of a "
     "row was evaluated R >= 2 times (eval.repeats), the draws are two-level: seeds with replacement, "
     "then each drawn seed's R repeats with replacement, with the seed means shrunk so that the "
     "evaluation noise they already hold is not counted twice (std over seeds = evaluation noise / sqrt(R) "
