@@ -58,8 +58,8 @@ def test_large_evaluation_noise_widens_the_ci() -> None:
 
 def test_noise_inside_the_seed_means_is_counted_once() -> None:
     # 40 seeds, spread 1 between seeds, evaluation sd 2 with R = 4 (as much noise from each level).
-    # The two-level draws' variance is ((n-1)/n * seed_std^2 + eval_sd^2 / R) / n; resampling both levels as they are would add the
-    # evaluation part a second time.
+    # The two-level draws' variance is ((n-1)/n * seed_std^2 + eval_sd^2 / R) / n; resampling both
+    # levels as they are would add the evaluation part a second time.
     rng = np.random.default_rng(3)
     n, r = 40, 4
     centres = rng.normal(50.0, 1.0, size=n)

@@ -521,16 +521,17 @@ def scored_at_different_n(lb: Leaderboard) -> list[str]:
 # How every CI, rank and separation is drawn, in words (the report's protocol text says the same).
 STATS_METHOD = (
     f"CI: 95% percentile bootstrap of the mean ({stats.N_BOOTSTRAP} draws, numpy seed "
-    f"{stats.BOOTSTRAP_SEED}) over training seeds; with 2 or 3 seeds only 3 or 10 distinct resamples exist. Where every seed of a "
-    "row was evaluated R >= 2 times (eval.repeats), the draws are two-level: seeds with replacement, "
-    "then each drawn seed's R repeats with replacement, with the seed means shrunk so that the "
-    "evaluation noise they already hold is not counted twice (std over seeds = evaluation noise / sqrt(R) "
-    "plus training-seed noise: one-way variance components). eval std: the spread of one evaluation "
-    "(pooled over seeds); seed std net of eval: the training-seed spread with the evaluation noise "
-    "taken out. With no evaluation noise the CI is the seed bootstrap's; a row whose seeds agree more "
-    "closely than its evaluation noise allows gets a wider CI than the seeds alone would give. "
-    "rank (90%): 5%-95% of the rank over the same draws; P(rank 1): share of draws in which the row "
-    "ranks first; two rows are separable when the CI of the difference of their means excludes 0."
+    f"{stats.BOOTSTRAP_SEED}) over training seeds; with 2 or 3 seeds only 3 or 10 distinct "
+    "resamples exist. Where every seed of a row was evaluated R >= 2 times (eval.repeats), the draws "
+    "are two-level: seeds with replacement, then each drawn seed's R repeats with replacement, with "
+    "the seed means shrunk so that the evaluation noise they already hold is not counted twice "
+    "(variance over seeds = evaluation variance / R + training-seed variance: one-way variance "
+    "components). eval std: the spread of one evaluation (pooled over seeds); seed std net of eval: "
+    "the training-seed spread with the evaluation noise taken out. With no evaluation noise the CI is "
+    "the seed bootstrap's; a row whose seeds agree more closely than its evaluation noise allows gets "
+    "a wider CI than the seeds alone would give. rank (90%): 5%-95% of the rank over the same draws; "
+    "P(rank 1): share of draws in which the row ranks first; two rows are separable when the CI of "
+    "the difference of their means excludes 0."
 )
 
 

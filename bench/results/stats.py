@@ -83,9 +83,7 @@ def _repeats_usable(values: Sequence[float], repeats: Repeats) -> bool:
     )
 
 
-def eval_noise(
-    values: Sequence[float], repeats: Repeats
-) -> EvalNoise | None:
+def eval_noise(values: Sequence[float], repeats: Repeats) -> EvalNoise | None:
     """The variance components of a row, or None unless every seed has >= 2 evaluation repeats
     (a seed scored once carries its evaluation noise inside its one value, unseparated)."""
     if not _repeats_usable(values, repeats):
