@@ -52,6 +52,9 @@ def test_files_are_self_contained(built, tmp_path: Path) -> None:
     assert all((copy / s).is_file() and (copy / s).stat().st_size > 0 for s in srcs)
     assert any(s.startswith("samples/") for s in srcs) and "analyses/" in html
     assert not list(out.glob(".report.*")), "the temporary folder was renamed into place"
+    md = (folder / "report.md").read_text()
+    assert "No cell has a closest_pairs.png." in md and "No cell has a tb/ folder." in md
+    assert "**copies**" not in md
 
 
 def test_sections_per_protocol_with_statistics(built) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 import shutil
 import tempfile
 from collections import Counter, defaultdict
@@ -33,7 +34,9 @@ from bench.results.plots import read_metrics
 REPORT = "report"
 TEMPLATES = Path(__file__).parent / "templates"
 # PNGs a cell writes itself; every other PNG in a cell folder is an analysis (bench analyze).
-CELL_PNGS = ("samples.png", "losses.png", "curve.png")
+CELL_PNGS = ("samples.png", "losses.png", "curve.png", "closest_pairs.png")
+# Written by the memorisation metric's evaluation: each generated sample beside its nearest training image.
+CLOSEST_PAIRS = "closest_pairs.png"
 D_KEYS = (stab.GRAD_NORM_KEY, stab.D_LOSS_KEY, stab.GP_KEY)
 D_THRESHOLDS = {
     stab.GRAD_NORM_KEY: stab.GRAD_VANISH,
@@ -341,7 +344,7 @@ class _Builder:
     def stability(self) -> dict[str, Any]:
         header = [
             "model", "dataset", "latent", "cells", "failure rate", "divergence rate", "collapsed",
-            "seed CV of main", "flags",
+            "copying", "seed CV of main", "flags",
         ]  # fmt: skip
         body, flagged = [], []
         main_of = {id(r): s.main for s in self.lb.sections for r in s.rows}
@@ -364,6 +367,7 @@ class _Builder:
                     _pct(rate("failed")),
                     _pct(rate("diverged")),
                     str(rs.collapsed),
+                    str(rs.copying),
                     "-" if rs.seed_cv is None else f"{rs.seed_cv:.3f}",
                     flags or "-",
                 ]
@@ -424,6 +428,58 @@ class _Builder:
                     break
         return out
 
+    def memorisation(self) -> list[dict[str, Any]]:
+        """Per cell that left closest_pairs.png: the figure, its memorisation scores and flag."""
+        out = []
+        for row in self.lb.rows:
+            for r in row.results:
+                png = _cell_dir(self.out, r) / CLOSEST_PAIRS
+                if not png.is_file():
+                    continue
+                dst = self.tmp / "memorisation" / f"{r['cell_id']}.png"
+                _copy(png, dst)
+                metrics = r.get("metrics") or {}
+                flags = stab.copies_keys(metrics)
+                out.append(
+                    {
+                        "label": f"{row.label} on {row.dataset}",
+                        "cell": r["cell_id"],
+                        "src": self.rel(dst),
+                        "copies": any(v >= 0.5 for v in flags.values()),
+                        "scores": ", ".join(
+                            f"{k} = {lbm.num(float(v))}"
+                            for k, v in sorted(metrics.items())
+                            if v is not None and _memorisation_key(k, flags)
+                        ),
+                    }
+                )
+        return out
+
+    def tensorboard(self) -> dict[str, Any]:
+        """Each cell's TensorBoard folder (`<cell>/tb/`, bench/train/tensorboard.py) and the command
+        that shows them all side by side."""
+        from bench.train.tensorboard import TB_DIR
+
+        cells = []
+        for row in self.lb.rows:
+            for r in row.results:
+                tb = _cell_dir(self.out, r) / TB_DIR
+                if r.get("cell_id") and tb.is_dir():
+                    cells.append(
+                        {
+                            "label": f"{row.label} on {row.dataset}",
+                            "cell": r["cell_id"],
+                            "href": f"../{r['cell_id']}/{TB_DIR}/",
+                        }
+                    )
+        return {
+            "command": f"tensorboard --logdir {shlex.quote(str(self.out))}",
+            "one": f"tensorboard --logdir {shlex.quote(str(self.out / cells[0]['cell'] / TB_DIR))}"
+            if cells
+            else None,
+            "cells": cells,
+        }
+
     def analyses(self) -> list[dict[str, str]]:
         out = []
         for png in sorted(self.out.glob("*.png")):  # analyses across cells (latent_stats.png)
@@ -457,6 +513,13 @@ class _Builder:
                 }
             )
         return out
+
+
+def _memorisation_key(key: str, flags: dict[str, float]) -> bool:
+    """A score of the metric that wrote a copies flag (its authenticity share, C_T ...)."""
+    metrics = {m.metric for k in flags if (m := cols.info(k)) is not None}
+    info = cols.info(key)
+    return info is not None and info.metric in metrics and not info.hidden
 
 
 def _copy_to(png: Path, tmp: Path) -> Path:
@@ -525,6 +588,8 @@ def write_report(out: Path, metric: str | None = None) -> Path:
             "cost": cost_table(b.lb),
             "stability": b.stability(),
             "gallery": b.gallery(),
+            "memorisation": b.memorisation(),
+            "tensorboard": b.tensorboard(),
             "analyses": b.analyses(),
             "reproduce": b.reproduce(),
             "metric": metric,
