@@ -100,6 +100,9 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     from bench.eval.cell_eval import preflight
 
     preflight(grid.cells)  # every weight file the metrics need, checked before any cell trains
+    from bench.launch.estimate import record_at_start
+
+    record_at_start(grid.cells, opts.out)  # the dry run's estimate, for the report's estimate vs actual
     outcome = launcher.submit(grid, opts.out)
     for line in launcher.summary(outcome):
         console.print(line)
@@ -123,16 +126,12 @@ def write_leaderboard(out: Path, console: Console) -> None:
 
 def print_estimate(grid: Grid, out: Path, console: Console, calibrate: bool) -> None:
     """Device-hours still to spend, per group of seeds and in total (bench.launch.estimate)."""
-    from bench.launch.estimate import estimate
+    from bench.launch.estimate import estimate, group_label
     from bench.results import store
-    from bench.results.identity import cell_identity
 
-    def label(c: Any) -> str:
-        ident = cell_identity(c)
-        z = f" z{c.latent_size}" if c.latent_size is not None else ""
-        return f"{ident['model_label']} {ident['dataset_label']}{z}"
-
-    est = estimate(grid.cells, out, store.is_finished, store.read_result, label, calibrate_missing=calibrate)
+    est = estimate(
+        grid.cells, out, store.is_finished, store.read_result, group_label, calibrate_missing=calibrate
+    )
     t = Table(title=f"estimated cost on {est.device}", title_justify="left")
     for col, kw in (
         ("cells", {}),

@@ -177,6 +177,49 @@ def cost_table(lb: lbm.Leaderboard) -> Table:
     return Table(header, body)
 
 
+def estimate_table(lb: lbm.Leaderboard, out: Path) -> Table | None:
+    """Per row that `bench run` recorded an estimate for (out/estimate.json, bench/launch/estimate.py):
+    the estimated device-hours of its done cells against the device-hours they recorded
+    (cost.device_seconds), and the ratio; a last line sums the rows. None when nothing was recorded."""
+    from bench.launch.estimate import read_recorded
+
+    recorded = read_recorded(out)
+    if not recorded:
+        return None
+    header = ["model", "dataset", "latent", "cells done", "estimated device-h", "actual device-h"]
+    header += ["actual / estimated", "estimated from", "on"]
+    body: list[list[str]] = []
+    total_est = total_act = 0.0
+    for row in lb.rows:
+        entry = recorded.get(row.group)
+        if entry is None or not row.device:
+            continue
+        per_cell = entry.get("device_seconds_per_cell")
+        actual = sum(row.device)
+        est = None if per_cell is None else float(per_cell) * len(row.device)
+        if est is not None:
+            total_est += est
+            total_act += actual
+        body.append(
+            [
+                row.model,
+                row.dataset,
+                "-" if row.latent_size is None else str(row.latent_size),
+                str(len(row.device)),
+                "?" if est is None else f"{est / 3600:.3g}",
+                f"{actual / 3600:.3g}",
+                "-" if not est else f"{actual / est:.2f}",
+                str(entry.get("source", "?")),
+                str(entry.get("device", "?")),
+            ]
+        )
+    if not body:
+        return None
+    ratio = f"{total_act / total_est:.2f}" if total_est else "-"
+    body.append(["all", "", "", "", f"{total_est / 3600:.3g}", f"{total_act / 3600:.3g}", ratio, "", ""])
+    return Table(header, body)
+
+
 def _mean(values: list[Any], fmt: str) -> str:
     xs = [float(v) for v in values if v is not None]
     return fmt.format(sum(xs) / len(xs)) if xs else "-"
@@ -586,6 +629,7 @@ def write_report(out: Path, metric: str | None = None) -> Path:
             "unscored": [lbm.unscored_words(r) for r in b.lb.unscored],
             "families": family_tables(b.lb),
             "cost": cost_table(b.lb),
+            "estimate": estimate_table(b.lb, out),
             "stability": b.stability(),
             "gallery": b.gallery(),
             "memorisation": b.memorisation(),

@@ -1,5 +1,5 @@
-"""The report's memorisation gallery, copies flags and TensorBoard links, on a fabricated results
-folder (tests/report_fixtures.py) with one cell whose memorisation test says it copies."""
+"""The report's memorisation gallery and copies flags, TensorBoard links, and estimated vs actual
+device-hours, on fabricated results folders (tests/report_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,23 @@ def test_gallery_flags_and_tensorboard_links(tmp_path, copies_key) -> None:
     assert f'href="../{copier.cell_id}/tb/"' in html
     assert f"tensorboard --logdir {tmp_path}" in html and f"tensorboard --logdir {tmp_path}" in md
     assert f"[{copier.cell_id}/tb/](../{copier.cell_id}/tb/)" in md
+
+
+def test_estimated_against_actual_device_hours(tmp_path) -> None:
+    from bench.launch.estimate import Estimate, GroupEstimate, record_estimate
+
+    cells = fabricate(tmp_path)
+    dcgan8 = cells[("dcgan", 8)][0]
+    # dcgan z8's three cells recorded 1, 2 and 3 device-hours; the estimate said 0.5 h per cell.
+    record_estimate(
+        Estimate([GroupEstimate("dcgan z8", dcgan8.group_id, 3, 3, 1800.0, "calibration (40 steps)")], "gpu"),
+        tmp_path,
+    )
+    md = (write_report(tmp_path) / "report.md").read_text()
+    part = md.split("### Estimated vs actual device-hours")[1].split("\n## ")[0]
+    assert (
+        "| dcgan[d_width=8,g_width=8] | digits | 8 | 3 | 1.5 | 6 | 4.00 | calibration (40 steps) | gpu |"
+        in part
+    )
+    assert "| all |  |  |  | 1.5 | 6 | 4.00 |" in part
+    assert "mlp_vae" not in part  # no estimate was recorded for it
