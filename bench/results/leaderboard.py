@@ -13,6 +13,7 @@ per pair of rows the probability of improvement and whether the two are separabl
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import io
 import json
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import canonical_json
+from bench.errors import BenchError
 from bench.results import columns as cols
 from bench.results import stats, store
+from bench.results.sort_order import SortBy, sort_rows  # noqa: F401  (the leaderboard's --sort)
 
 
 def protocol_fingerprint(protocol: dict[str, Any], metric: str | None = None) -> str:
@@ -130,6 +133,7 @@ class Section:
     protocol: dict[str, Any]
     ranks: dict[tuple, stats.RankStats] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
+    ranked: list[Row] = field(default_factory=list)  # best first, whatever order `rows` is shown in
 
     @property
     def title(self) -> str:
@@ -145,7 +149,7 @@ class Section:
             short = labels.get(r.model, r.model)
             return short if r.latent_size is None else f"{short} z{r.latent_size}"
 
-        order = {id(r): i for i, r in enumerate(self.rows)}
+        order = {id(r): i for i, r in enumerate(self.ranked or self.rows)}
         out = []
         for p in self.pairs:
             if p.separation.verdict != "not separable":
@@ -171,6 +175,49 @@ class Leaderboard:
     protocols: dict[str, dict[str, Any]]  # column -> protocol
     sections: list[Section] = field(default_factory=list)
     unscored: list[Row] = field(default_factory=list)  # rows with no done cell
+
+
+def _names(values: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Repeatable and comma-separated option values as one list: ["a,b", "c"] -> ["a", "b", "c"]."""
+    return [v.strip() for x in values or () for v in x.split(",") if v.strip()]
+
+
+def _matches(patterns: list[str], *names: str) -> bool:
+    return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names if n)
+
+
+def select(
+    results: list[dict[str, Any]],
+    datasets: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """The results of the datasets and models asked for, each matched by its name or label (shell
+    patterns allowed: `dcgan*`). A pattern that matches nothing is bad input: one line naming what
+    the results hold. Ranks are then among the rows kept."""
+    kept = results
+    for flag, wanted, name, label in (
+        ("--dataset", _names(datasets), "dataset", "dataset_label"),
+        ("--model", _names(models), "model", "model_label"),
+    ):
+        if not wanted:
+            continue
+        known = sorted(
+            {str(r.get(label) or r.get(name)) for r in results} | {str(r.get(name)) for r in results}
+        )
+        for w in wanted:
+            if not any(_matches([w], str(r.get(name, "")), str(r.get(label) or "")) for r in results):
+                raise BenchError(f"{flag}: no results match {w!r}; the results hold: {', '.join(known)}")
+        kept = [r for r in kept if _matches(wanted, str(r.get(name, "")), str(r.get(label) or ""))]
+    return kept
+
+
+def check_metric(lb: Leaderboard, metric: str | None, where: str) -> None:
+    """`--metric` must name a score some dataset was ranked by; else one line listing the scores."""
+    if metric is None or any(cols.base_name(s.main) == metric for s in lb.sections):
+        return
+    scores = sorted({cols.base_name(c) for c in lb.columns if cols.direction(c) is not None})
+    listed = ", ".join(scores) or "none (no finished cells)"
+    raise BenchError(f"--metric: {metric!r} is no score of the results in {where}; scores: {listed}")
 
 
 def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboard:
@@ -274,7 +321,7 @@ def _section(
     sign = 1.0 if lower else -1.0
     members.sort(key=lambda r: (sign * r.summary(main).mean, r.model, r.latent_size or 0))
     present = [c for c in columns if any(c in r.values for r in members)]
-    section = Section(dataset, main, lower, members, present, protocols.get(main, {}))
+    section = Section(dataset, main, lower, members, present, protocols.get(main, {}), ranked=list(members))
     ranks = stats.rank_uncertainty(
         {r.key: r.values[main] for r in members}, lower, repeats={r.key: r.repeats(main) for r in members}
     )
@@ -739,6 +786,8 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
 
     labels = short_labels(list(dict.fromkeys(r.model for r in lb.rows)))
     tables: list[Any] = []
+    if not lb.sections:
+        tables.append(Text("no finished cells: nothing is ranked yet"))
     for s in lb.sections:
         t = Table(
             title=Text(s.title),
@@ -746,18 +795,23 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
             caption_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
+            padding=(0, 1),
+            collapse_padding=True,
         )
+        eval_sd = any(r.eval_std(s.main) is not None for r in s.rows)
+        # Headers never wrap (min_width: their own length); long values fold inside their column.
         for name, kw in (
             ("model", {"overflow": "fold"}),
             ("z", {"justify": "right"}),
             ("n", {"justify": "right"}),
-            ("mean ± std", {"overflow": "fold"}),
+            ("mean ± sd", {"overflow": "fold"}),
+            *((("eval sd", {"justify": "right"}),) if eval_sd else ()),
             ("95% CI", {"overflow": "fold"}),
             ("rank", {"justify": "right"}),
             ("P(1)", {"justify": "right"}),
             ("f/d", {"justify": "right"}),
         ):
-            t.add_column(name, **kw)
+            t.add_column(name, min_width=len(name), **kw)
         for r in s.rows:
             sm = r.summary(s.main)
             rank = s.ranks.get(r.key)
@@ -767,6 +821,7 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
                 "-" if r.latent_size is None else str(r.latent_size),
                 str(sm.n),
                 Text(fmt_value(sm)),
+                *((num(r.eval_std(s.main)),) if eval_sd else ()),
                 Text(ci),
                 fmt_rank(rank),
                 f"{rank.p_first:.2f}" if rank else "-",
@@ -800,5 +855,7 @@ def _caption(s: Section, labels: dict[str, str]) -> Any:
     from rich.text import Text
 
     lines = [f"protocol {protocol_fingerprint(s.protocol, cols.base_name(s.main))}; f/d: failed/diverged"]
+    if any(r.eval_std(s.main) is not None for r in s.rows):
+        lines.append("eval sd: spread of one evaluation (eval.repeats); the CI holds seeds and repeats")
     lines += s.not_separable(adjacent_only=True, labels=labels)
     return Text("\n".join(lines))

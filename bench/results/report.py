@@ -261,9 +261,16 @@ def _copy(src: Path, dst: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, out: Path, tmp: Path, metric: str | None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        tmp: Path,
+        metric: str | None,
+        datasets: list[str] | None = None,
+        models: list[str] | None = None,
+    ) -> None:
         self.out, self.tmp = out, tmp
-        self.results = lbm.collect(out)
+        self.results = lbm.select(lbm.collect(out), datasets, models)
         self.lb = lbm.build(self.results, metric)
         if metric is not None and not any(cols.base_name(s.main) == metric for s in self.lb.sections):
             scores = sorted({cols.base_name(s.main) for s in self.lb.sections} | self._scores())
@@ -611,10 +618,16 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(out: Path, metric: str | None = None) -> Path:
+def write_report(
+    out: Path,
+    metric: str | None = None,
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
+) -> Path:
     """Write out/report/index.html and out/report/report.md (with their figures) and return the
     folder. `metric` (e.g. kid_digits) ranks every dataset that has it by that score instead of the
-    default (FID, else the domain FD). Raises BenchError when `out` holds no cells."""
+    default (FID, else the domain FD); `datasets` / `models` keep only the results they match
+    (leaderboard.select). Raises BenchError when `out` holds no cells."""
     out = Path(out)
     if not out.is_dir() or not any(out.glob(f"*/{store.CONFIG}")):
         raise BenchError(
@@ -622,7 +635,7 @@ def write_report(out: Path, metric: str | None = None) -> Path:
         )
     tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=out))
     try:
-        b = _Builder(out, tmp, metric)
+        b = _Builder(out, tmp, metric, datasets, models)
         context = {
             "overview": b.overview(),
             "sections": b.sections(),
