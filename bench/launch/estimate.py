@@ -212,7 +212,7 @@ def cached_calibration(group: str, device: str) -> tuple[float, str] | None:
     got = read_json(_calibration_path(group, device))
     if not got or got.get("seconds_per_cell") is None:
         return None
-    return float(got["seconds_per_cell"]), f"{got['source']}; cached {got.get('at', '?')}"
+    return float(got["seconds_per_cell"]), f"{got['source']}, cached"
 
 
 def _cache_calibration(group: str, device: str, seconds: float, source: str) -> None:
@@ -279,7 +279,7 @@ def estimate(
         first = members[0]
         to_run = sum(not is_done(out / c.cell_id) for c in members)
         finished = _finished_seconds(members, out, read_result)
-        per_cell, source = None, "not estimated (--no-estimate; run --dry-run to calibrate)"
+        per_cell, source = None, "not estimated (no calibration)"
         cached = cached_calibration(first.group_id, est.device) if to_run and not finished else None
         if finished:
             per_cell, source = sum(finished) / len(finished), f"finished cells (n={len(finished)})"
