@@ -244,8 +244,9 @@ def leaderboard(
 ) -> None:
     """One row per model x dataset x latent size, aggregated over seeds; prints it and writes files.
 
-    One section per dataset and protocol of its main metric. With --dataset or --model the ranks are
-    among the rows kept, and the files are not written (they hold the whole study)."""
+    One section per dataset and protocol of its main metric; --sort orders the rows within each.
+
+    With --dataset or --model the ranks are among the rows kept, and no files are written."""
     from bench.results import leaderboard as lbm
 
     _require_dir(out)
