@@ -316,11 +316,15 @@ def group_label(cfg: CellConfig) -> str:
     return f"{ident['model_label']} {ident['dataset_label']}{z}"
 
 
-def record_at_start(cells: Iterable[CellConfig], out: Path) -> Path:
+def record_at_start(cells: Iterable[CellConfig], out: Path) -> Path | None:
     """What `bench run` does before it launches: the estimate from finished twins or cached
     calibrations (the dry run's; nothing is timed here, so a run starts at once), recorded in
-    <out>/estimate.json for the report."""
+    <out>/estimate.json for the report. A folder that cannot take the file costs the report its
+    estimate column, never the run (None then)."""
     from bench.results import store
 
     est = estimate(cells, out, store.is_finished, store.read_result, group_label, calibrate_missing=False)
-    return record_estimate(est, out)
+    try:
+        return record_estimate(est, out)
+    except OSError:
+        return None
