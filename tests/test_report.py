@@ -137,8 +137,11 @@ def test_reproduce_grids_expand_to_exactly_the_rows_cells(built) -> None:
 def test_metric_option_and_bad_input(built, tmp_path: Path) -> None:
     out, _, _ = built
     copy = shutil.copytree(out, tmp_path / "results", ignore=shutil.ignore_patterns("report"))
-    md = (write_report(copy, "kid_digits") / "report.md").read_text()
+    md = (write_report(copy, "kid_digits", models=["mlp_vae", "dcgan*"]) / "report.md").read_text()
     assert "## digits: kid_digits (lower is better)" in md and "## digits: fd_digits (" not in md
+    # --model keeps the rows it matches (a pattern, so not cond_dcgan), in every table of the report.
+    assert "| dcgan[d_width=8,g_width=8] | digits | 8 |" in md
+    assert "wgan_gp" not in md and "cond_dcgan" not in md
     with pytest.raises(BenchError, match="--metric: 'nope' is no score"):
         write_report(out, "nope")
     with pytest.raises(BenchError, match="no cell folders"):
