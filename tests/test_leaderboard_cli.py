@@ -41,7 +41,8 @@ def test_filters_and_sort(out: Path) -> None:
     assert "## digits: fd_digits (lower is better)" in res.output
     assert "## digits: fd_digits@00000200 (lower is better)" in res.output and "dcgan" not in res.output
     # Rows at different N are named, in the section and at the end.
-    assert res.output.count("N=120 (vs 360 real): mlp_vae z8, mlp_vae z4; N=200 (vs 360 real): wgan_gp z8.") == 3
+    named = "N=120 (vs 360 real): mlp_vae z8, mlp_vae z4; N=200 (vs 360 real): wgan_gp z8."
+    assert res.output.count(named) == 3
     by_metric = model_order(leaderboard("--out", str(out)).output, "fd_digits (lower")
     assert by_metric == ["mlp_vae", "mlp_vae", "dcgan[dw=8,gw=8]", "cond_dcgan~1", "dcgan[dw=8,gw=8]"]
     by_model = model_order(leaderboard("--out", str(out), "--sort", "model").output, "fd_digits (lower")
