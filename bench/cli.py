@@ -21,6 +21,7 @@ from bench.commands import report as report_cmd
 from bench.commands.analyze import analyze
 from bench.commands.data import data_app
 from bench.errors import BenchError
+from bench.results.sort_order import SortBy
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
     from typer._click import exceptions as click_exceptions
@@ -220,22 +221,49 @@ def status(out: Path = OUT) -> None:
 def leaderboard(
     out: Path = OUT,
     fmt: Format = typer.Option(
-        Format.table, "--format", help="what to print; md, csv and json files are written"
+        Format.table,
+        "--format",
+        help="what to print: table, md, csv or json; md, csv and json files are written",
+    ),
+    dataset: list[str] = typer.Option(
+        [],
+        "--dataset",
+        help="only these datasets, by name or label (repeatable, comma-separated, dcgan* patterns)",
+    ),
+    model: list[str] = typer.Option(
+        [], "--model", help="only these models, by name or label (repeatable, comma-separated, patterns)"
+    ),
+    metric: str | None = typer.Option(
+        None, "--metric", help="rank by this score where a dataset has it (default: FID, else the domain FD)"
+    ),
+    sort: SortBy = typer.Option(
+        SortBy.metric,
+        "--sort",
+        help="row order in each section: metric (best first), model, latent, cost, seeds",
     ),
 ) -> None:
-    """One row per model x dataset x latent size, aggregated over seeds; prints it and writes files."""
+    """One row per model x dataset x latent size, aggregated over seeds; prints it and writes files.
+
+    One section per dataset and protocol of its main metric; --sort orders the rows within each.
+
+    With --dataset or --model the ranks are among the rows kept, and no files are written."""
     from bench.results import leaderboard as lbm
 
     _require_dir(out)
-    lb = lbm.build(lbm.collect(out))
-    if not lb.rows:
+    results = lbm.collect(out)
+    if not results:
         raise BenchError(f"--out: no finished cells in {out}")
+    filtered = bool(dataset or model)
+    lb = lbm.build(lbm.select(results, dataset, model), metric)
+    lbm.check_metric(lb, metric, str(out))
+    lbm.sort_rows(lb, sort)
     if fmt is Format.table:
         _print_leaderboard(lb)
     else:
         text = {"md": lbm.to_markdown, "csv": lbm.to_csv, "json": lbm.to_json}[fmt.value](lb)
         sys.stdout.write(text)
-    lbm.write_files(lb, out)
+    if not filtered:
+        lbm.write_files(lb, out)
 
 
 def _print_leaderboard(lb) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from bench.errors import BenchError
 from bench.grid import Grid
@@ -89,7 +88,7 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     grid = load_grid(opts.grid, opts.sets)  # validates everything before anything is written
     launcher = make_launcher(opts, grid, console)
     if opts.dry_run:
-        print_cells(grid, console)
+        print_cells(grid, console, opts.out)
         print_estimate(grid, opts.out, console, calibrate=opts.estimate)
         if launcher.name == "slurm":
             print_slurm_plan(launcher.plan(grid, opts.out).detail)
@@ -100,6 +99,9 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     from bench.eval.cell_eval import preflight
 
     preflight(grid.cells)  # every weight file the metrics need, checked before any cell trains
+    from bench.launch.estimate import record_at_start
+
+    record_at_start(grid.cells, opts.out)  # the dry run's estimate, for the report's estimate vs actual
     outcome = launcher.submit(grid, opts.out)
     for line in launcher.summary(outcome):
         console.print(line)
@@ -122,35 +124,17 @@ def write_leaderboard(out: Path, console: Console) -> None:
 
 
 def print_estimate(grid: Grid, out: Path, console: Console, calibrate: bool) -> None:
-    """Device-hours still to spend, per group of seeds and in total (bench.launch.estimate)."""
-    from bench.launch.estimate import estimate
+    """Device-hours still to spend, per group of seeds (per block for large grids) and in total."""
+    from bench.launch.dry_run import estimate_tables, total_line
+    from bench.launch.estimate import estimate, group_label
     from bench.results import store
-    from bench.results.identity import cell_identity
 
-    def label(c: Any) -> str:
-        ident = cell_identity(c)
-        z = f" z{c.latent_size}" if c.latent_size is not None else ""
-        return f"{ident['model_label']} {ident['dataset_label']}{z}"
-
-    est = estimate(grid.cells, out, store.is_finished, store.read_result, label, calibrate_missing=calibrate)
-    t = Table(title=f"estimated cost on {est.device}", title_justify="left")
-    for col, kw in (
-        ("cells", {}),
-        ("to run", {"justify": "right"}),
-        ("device-h", {"justify": "right"}),
-        ("from", {}),
-    ):
-        t.add_column(col, overflow="fold", **kw)
-    for g in est.groups:
-        hours = "?" if g.device_hours is None else f"{g.device_hours:.3f}"
-        t.add_row(g.label, str(g.to_run), hours, g.source)
-    console.print(t)
-    unknown = f"; {est.unknown} cell(s) not estimated" if est.unknown else ""
-    console.print(
-        f"total: {est.total_hours:.3f} device-hours on {est.device}{unknown} (a calibration omits data "
-        "loading, feature extraction and post-training fits: a lower bound; finished cells include all)",
-        highlight=False,
+    est = estimate(
+        grid.cells, out, store.is_finished, store.read_result, group_label, calibrate_missing=calibrate
     )
+    for table in estimate_tables(est, grid.cells):
+        console.print(table)
+    console.print(total_line(est), highlight=False)
 
 
 def print_slurm_plan(sub: Any) -> None:
@@ -162,23 +146,16 @@ def print_slurm_plan(sub: Any) -> None:
     sys.stdout.flush()
 
 
-def print_cells(grid: Grid, console: Console) -> None:
-    t = Table(title=f"grid {grid.name}: {len(grid.cells)} cells ({grid.source})")
-    t.add_column("cell", no_wrap=True)
-    for col in ("model", "dataset", "latent", "seed", "budget", "eval N"):
-        t.add_column(col)
-    for c in grid.cells:
-        budget = f"{c.train.steps} steps" if c.train.steps else f"{c.train.epochs} epochs"
-        t.add_row(
-            c.cell_id,
-            c.model,
-            c.dataset,
-            str(c.latent_size or "-"),
-            str(c.seed),
-            f"{budget} x {c.train.batch_size}",
-            str(c.eval.n_samples),
-        )
-    console.print(t)
+def print_cells(grid: Grid, console: Console, out: Path | None = None) -> None:
+    """The cells, one line each (one per model x dataset block for large grids), fitting the width."""
+    from bench.launch.dry_run import cell_tables
+    from bench.results import store
+
+    def done(c: Any) -> bool:
+        return out is not None and store.is_finished(out / c.cell_id)
+
+    for table in cell_tables(grid.name, grid.source, grid.cells, done):
+        console.print(table)
 
 
 def print_leaderboard(lb: Any, console: Console) -> None:

@@ -9,7 +9,16 @@ import pytest
 import yaml
 
 from bench.grid import load_grid
-from bench.launch.estimate import estimate, total_steps
+from bench.launch.estimate import (
+    ESTIMATE_FILE,
+    Estimate,
+    GroupEstimate,
+    estimate,
+    read_recorded,
+    record_at_start,
+    record_estimate,
+    total_steps,
+)
 from bench.results import store
 
 
@@ -31,9 +40,20 @@ def test_calibration_scales_with_the_budget(grid, tmp_path: Path) -> None:
         assert g.seconds_per_cell > 0 and g.device_hours == pytest.approx(2 * g.seconds_per_cell / 3600)
     assert est.total_hours == pytest.approx(sum(g.device_hours for g in est.groups))
     assert est.device.startswith("cpu")
+    # `bench run` records the dry run's figures when it starts, from the cached calibration: nothing
+    # is timed again, and the report finds them in <out>/estimate.json.
+    path = record_at_start(grid.cells, tmp_path)
+    assert path == tmp_path / ESTIMATE_FILE
+    recorded = read_recorded(tmp_path)
+    for g in est.groups:
+        entry = recorded[g.group]
+        assert entry["device_seconds_per_cell"] == pytest.approx(g.seconds_per_cell)
+        assert entry["source"].startswith("calibration (24 steps") and "cached" in entry["source"]
+        assert entry["to_run"] == 2 and entry["device"] == est.device
 
 
-def test_finished_cells_are_preferred_and_done_cells_cost_nothing(grid, tmp_path: Path) -> None:
+def test_finished_cells_are_preferred_and_done_cells_cost_nothing(grid, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))  # no calibration cached from another test
     vae = [c for c in grid.cells if c.model == "mlp_vae"]
     done = tmp_path / vae[0].cell_id
     done.mkdir()
@@ -57,3 +77,25 @@ def test_epoch_budgets_use_the_split_size(write_grid) -> None:
     assert total_steps(cell, 1437) == 2 * (1437 // 16)
     assert total_steps(cell, 0) is None
     assert yaml.safe_load(path.read_text())["train"]["epochs"] == 2
+
+
+def test_the_first_estimate_of_a_group_is_kept(tmp_path: Path) -> None:
+    first = Estimate([GroupEstimate("a", "g1", 3, 3, 10.0, "calibration (x)")], device="cpu")
+    record_estimate(first, tmp_path)
+    # A later run: g1 now estimated from its own finished cells (it must not overwrite), g2 is new,
+    # g3 has nothing left to run (not recorded).
+    later = Estimate(
+        [
+            GroupEstimate("a", "g1", 3, 1, 99.0, "finished cells (n=2)"),
+            GroupEstimate("b", "g2", 2, 2, None, "not estimated"),
+            GroupEstimate("c", "g3", 2, 0, 0.0, "all done"),
+        ],
+        device="cpu",
+    )
+    record_estimate(later, tmp_path)
+    recorded = read_recorded(tmp_path)
+    assert set(recorded) == {"g1", "g2"}
+    assert recorded["g1"]["device_seconds_per_cell"] == 10.0 and recorded["g1"]["source"] == "calibration (x)"
+    assert recorded["g2"]["device_seconds_per_cell"] is None
+    assert not list(tmp_path.glob(".*.tmp")), "written through a temp file renamed into place"
+    assert read_recorded(tmp_path / "nothing") == {}

@@ -52,6 +52,9 @@ def test_files_are_self_contained(built, tmp_path: Path) -> None:
     assert all((copy / s).is_file() and (copy / s).stat().st_size > 0 for s in srcs)
     assert any(s.startswith("samples/") for s in srcs) and "analyses/" in html
     assert not list(out.glob(".report.*")), "the temporary folder was renamed into place"
+    md = (folder / "report.md").read_text()
+    assert "No cell has a closest_pairs.png." in md and "No cell has a tb/ folder." in md
+    assert "**copies**" not in md
 
 
 def test_sections_per_protocol_with_statistics(built) -> None:
@@ -62,18 +65,25 @@ def test_sections_per_protocol_with_statistics(built) -> None:
         assert "digits: fd_digits (lower is better)" in text
         assert "digits: fd_digits@00000200 (lower is better)" in text  # wgan_gp, scored at N=200
         assert "rows were scored at different N (fd_digits at N=120, fd_digits@00000200 at N=200)" in text
+        # ... and names the rows at each N.
+        assert "N=200 (vs 360 real): wgan_gp z8." in text
+        assert "N=120 (vs 360 real): mlp_vae z8, mlp_vae z4, dcgan[d_width=8,g_width=8] z4" in text
         assert "± 0 " not in text and "sorted by None" not in text
     # mlp_vae z8 (30, one seed) ranks first; mlp_vae z4 (mean 41) and dcgan z4 (41.2) cannot be told apart.
-    assert "| mlp_vae | 8 | 1 | 30 | n=1, spread unknown | n=1, spread unknown |" in md
+    # (eval std and the seed std net of it: "-" for rows without evaluation repeats)
+    assert "| mlp_vae | 8 | 1 | 30 | n=1, spread unknown | - | - | n=1, spread unknown |" in md
     # Resample means of {40, 41, 42}: P(40) = 1/27 > 2.5%, so the percentile CI is [40, 42].
-    assert "| mlp_vae | 4 | 3 | 41 | 1 | [40, 42] (10 distinct resamples) | 2-3 | 0.00 |" in md
+    assert "| mlp_vae | 4 | 3 | 41 | 1 | - | - | [40, 42] (10 distinct resamples) | 2-3 | 0.00 |" in md
     assert "- mlp_vae z8 on fd_digits: one seed, so its spread and its separation" in md
     assert (
         "- mlp_vae z4 vs dcgan[d_width=8,g_width=8] z4 on fd_digits: not separable with 3 and 2 seeds" in md
     )
     assert "mlp_vae z4 vs dcgan[d_width=8,g_width=8] z8 on fd_digits" not in md  # separable: not listed
     # dcgan z8 carries evaluation repeats: their spread is shown beside the seeds' one.
-    assert "eval std" in md
+    assert "| std | eval std | seed std net of eval | 95% CI of mean |" in md
+    # Repeats 79-81, 84-86, 81-83: eval std 1; seed means 80, 85, 82 (var 6.33) net of 1/3: 2.45.
+    assert "| dcgan[d_width=8,g_width=8] | 8 | 3 | 82.33 | 2.5 | 1 | 2.4 | [" in md
+    assert "(seeds x 3 eval repeats)" in md and "two-level" in md
     assert "17 cells in 6 rows" in md and "13 done, 1 failed, 1 diverged, 1 pending, 1 running." in md
 
 
@@ -127,8 +137,11 @@ def test_reproduce_grids_expand_to_exactly_the_rows_cells(built) -> None:
 def test_metric_option_and_bad_input(built, tmp_path: Path) -> None:
     out, _, _ = built
     copy = shutil.copytree(out, tmp_path / "results", ignore=shutil.ignore_patterns("report"))
-    md = (write_report(copy, "kid_digits") / "report.md").read_text()
+    md = (write_report(copy, "kid_digits", models=["mlp_vae", "dcgan*"]) / "report.md").read_text()
     assert "## digits: kid_digits (lower is better)" in md and "## digits: fd_digits (" not in md
+    # --model keeps the rows it matches (a pattern, so not cond_dcgan), in every table of the report.
+    assert "| dcgan[d_width=8,g_width=8] | digits | 8 |" in md
+    assert "wgan_gp" not in md and "cond_dcgan" not in md
     with pytest.raises(BenchError, match="--metric: 'nope' is no score"):
         write_report(out, "nope")
     with pytest.raises(BenchError, match="no cell folders"):

@@ -54,7 +54,20 @@ def driver():
 
 def test_report_renders_in_chromium(driver, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    fabricate(out)
+    cells = fabricate(out)
+    # What other parts of bench leave in cell folders: a memorisation figure, TensorBoard events, and
+    # the estimate `bench run` recorded when it started.
+    from PIL import Image
+
+    from bench.launch.estimate import Estimate, GroupEstimate, record_estimate
+
+    cell = out / cells[("dcgan", 8)][0].cell_id
+    Image.new("L", (112, 56), 128).save(cell / "closest_pairs.png")
+    (cell / "tb").mkdir()
+    group = cells[("dcgan", 8)][0].group_id
+    record_estimate(
+        Estimate([GroupEstimate("dcgan z8", group, 3, 3, 1800.0, "calibration (40 steps)")], "gpu"), out
+    )
     copied = shutil.copytree(write_report(out), tmp_path / "copied-report")  # works away from results
     driver.get((copied / "index.html").as_uri())
     driver.execute_script("return document.readyState")
@@ -75,7 +88,13 @@ def test_report_renders_in_chromium(driver, tmp_path: Path) -> None:
     first = driver.execute_script(
         "return [...document.querySelector('table.leaderboard tbody tr').cells].map(c => c.textContent)"
     )
-    assert first[:6] == ["mlp_vae", "8", "1", "30", "n=1, spread unknown", "n=1, spread unknown"]
+    assert first[:8] == ["mlp_vae", "8", "1", "30", "n=1, spread unknown", "-", "-", "n=1, spread unknown"]
+    assert "Memorisation" in headings and "TensorBoard" in headings
+    assert driver.execute_script("return document.querySelectorAll('table.estimate tbody tr').length") == 2
+    links = driver.execute_script(
+        "return [...document.querySelectorAll('ul.tensorboard a')].map(a => a.href)"
+    )
+    assert len(links) == 1 and links[0].endswith(f"/{cell.name}/tb/")
 
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1280, min(int(height) + 100, 16000))

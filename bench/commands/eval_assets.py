@@ -18,6 +18,28 @@ assets_app = typer.Typer(
 console = Console()
 
 
+def _metrics_help() -> str:
+    """--metrics' help, listing every registered metric kind and name (the registry is the one list)."""
+    from bench.eval import metric_registry as registry
+
+    kinds = list(dict.fromkeys(m.kind for m in registry.metrics()))
+    names = [n for n in registry.metric_names() if n not in kinds]
+    return (
+        f"comma list of metric kinds, taken on --extractor ({', '.join(kinds)}), or registered names "
+        f"({', '.join(names)}; `bench list metrics`); default: a cell's own, else fd,kid"
+    )
+
+
+def _extractor_help() -> str:
+    from bench.eval import metric_registry as registry
+
+    return (
+        f"auto, {', '.join(registry.EXTRACTORS)}: domain is the dataset's own extractor; the others need "
+        "`bench assets fetch`; auto: the one extractor the named metrics use (fd_dinov2: dinov2), "
+        "inception for fid/isc or a folder reference, else domain"
+    )
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
@@ -30,22 +52,11 @@ def eval_command(
     real: str | None = typer.Option(
         None,
         "--real",
-        help="a built-in dataset name (its --split), or a folder; default for a cell: its own dataset",
+        help="a built-in dataset (`bench list datasets`; its --split) or a folder of images; default for "
+        "a cell: its own dataset",
     ),
-    metrics: str | None = typer.Option(
-        None,
-        "--metrics",
-        help="comma list of metric kinds (fd, kid, isc, prc, coverage: on --extractor) or registered "
-        "names (fid, kid_inception, prc_inception, fd_dinov2; `bench list metrics`); default: a cell's "
-        "own, else fd,kid",
-    ),
-    extractor: str = typer.Option(
-        "auto",
-        "--extractor",
-        help="domain (the dataset's classifier), inception, vgg16, dinov2 (these need `bench assets "
-        "fetch`), or auto: the one extractor the named metrics use (fd_dinov2: dinov2), inception for "
-        "fid/isc or an unlabelled reference, else domain",
-    ),
+    metrics: str | None = typer.Option(None, "--metrics", help=_metrics_help()),
+    extractor: str = typer.Option("auto", "--extractor", help=_extractor_help()),
     n: int | None = typer.Option(None, "--n", min=1, help="generated images (default: all / the cell's N)"),
     n_real: int | None = typer.Option(None, "--n-real", min=1, help="real images (default: the whole split)"),
     split: str | None = typer.Option(None, "--split", help="split of the reference dataset (default test)"),
@@ -70,14 +81,19 @@ def eval_command(
         "auto", "--device", help="auto (a cell's recorded device kind, else cuda if present), cpu, cuda"
     ),
     assets: Path | None = typer.Option(None, "--assets", help="weights folder (default: BENCH_ASSETS)"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="where datasets live (as for bench run); default: BENCH_DATA"
+    ),
 ) -> None:
     """Metrics for any set of images against any reference; prints JSON with values and fingerprints.
 
     `bench eval --fake CELL_DIR` alone re-scores the cell under its recorded protocol: the numbers are
     the ones in its result.json. Every other option overrides one recorded setting.
     """
+    from bench.datasets.root import export_root
     from bench.eval.standalone import dumps, run_eval
 
+    export_root(data_root)  # the data root's error messages advise --data-root: it is accepted here too
     kinds = None
     if metrics is not None:
         kinds = [m.strip() for m in metrics.split(",") if m.strip()]

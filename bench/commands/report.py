@@ -15,12 +15,18 @@ def report_command(
     metric: str | None = typer.Option(
         None, "--metric", help="rank by this score where a dataset has it (default: FID, else the domain FD)"
     ),
+    dataset: list[str] = typer.Option(
+        [], "--dataset", help="only these datasets, by name or label (repeatable, comma-separated, patterns)"
+    ),
+    model: list[str] = typer.Option(
+        [], "--model", help="only these models, by name or label (repeatable, comma-separated, patterns)"
+    ),
 ) -> None:
     """Write OUT/report/: leaderboards with CIs and ranks, family metrics, figures, stability, samples,
     and per row the grid file and command that reproduce it (self-contained: works offline)."""
     from bench.results.report import write_report
 
-    folder = write_report(out, metric)
+    folder = write_report(out, metric, dataset, model)
     console.print(f"wrote {folder / 'index.html'} and {folder / 'report.md'}", highlight=False)
 
 

@@ -142,6 +142,40 @@ def _extractors(
     return build_extractors(kinds, ctx)
 
 
+def _describe(shape: tuple[int, ...]) -> str:
+    """(C, H, W) -> "64x64 colour" / "28x28 grey"."""
+    c, h, w = shape
+    return f"{w}x{h} " + ("grey" if c == 1 else "colour" if c == 3 else f"{c}-channel")
+
+
+def shape_warning(fake: tuple[int, ...], real: tuple[int, ...], what_real: str) -> str | None:
+    """One line when the scored images and the reference differ in resolution or channels: the
+    extractor then resizes or converts one side, and the score compares different kinds of image."""
+    if tuple(fake) == tuple(real):
+        return None
+    return (
+        f"warning: the scored images are {_describe(fake)} but the reference ({what_real}) is "
+        f"{_describe(real)}; the extractor resizes/converts them, so the score compares different images"
+    )
+
+
+def _warn(say: Callable[[str], None] | None, line: str | None) -> None:
+    if line is not None:
+        (say or _stderr)(line)
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _what_real(identity: dict[str, Any]) -> str:
+    if "folder" in identity:
+        return identity["folder"]
+    return f"{identity.get('dataset')} {identity.get('split', '')}".strip()
+
+
 def _device(choice: str, recorded: str | None) -> torch.device:
     if choice == "auto":
         choice = recorded or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -158,6 +192,7 @@ def _cell_eval(
     given: dict[str, Any],
     device_choice: str,
     assets_dir: Path | None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score a trained cell through `evaluate`, under its recorded protocol with `given` overrides."""
     from bench.eval.cell_eval import cell_identity, reference_side
@@ -217,6 +252,14 @@ def _cell_eval(
         from bench.eval.generate import unconditional
 
         test, about_real, rinfo, train = other
+        _warn(
+            say,
+            shape_warning(
+                (info.channels, info.resolution, info.resolution),
+                tuple(test.images.shape[1:]),
+                _what_real(about_real),
+            ),
+        )
         extractors = _extractors(list(ev.metrics), rinfo, train, test, cache_dir, assets_dir, str(real))
         metrics, protocol, _ = evaluate_samples(
             unconditional(model),
@@ -261,11 +304,13 @@ def run_eval(
     sample_block: int | None = None,
     repeats: int | None = None,
     device: str = "auto",
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Scores of `fake` against `real` with the protocol they were measured under, as plain data.
 
     A setting left None is the cell's recorded one (a cell folder) or EvalConfig's default (a folder of
-    images; KID's subset size then defaults to min(1000, N, N real)).
+    images; KID's subset size then defaults to min(1000, N, N real)). `say` gets the warnings (one
+    line each; default: stderr), e.g. when the images and the reference differ in size or channels.
     """
     local = locals()
     given = {field: local[opt] for opt, field in SETTINGS.items() if local[opt] is not None}
@@ -273,7 +318,7 @@ def run_eval(
         raise BenchError(f"--device: unknown device {device!r}; allowed: auto, cpu, cuda")
     path = Path(fake)
     if (path / store.CONFIG).is_file():
-        return _cell_eval(path, real, kinds, extractor, given, device, assets_dir)
+        return _cell_eval(path, real, kinds, extractor, given, device, assets_dir, say)
     if real is None:
         raise BenchError("--real: required unless --fake is a cell folder (which knows its dataset)")
     if not path.is_dir():
@@ -288,6 +333,9 @@ def run_eval(
     real_split, identity, info, train = _real(real, split or "test", ctx)
     names = resolve_metrics(kinds or ["fd", "kid"], extractor, info is not None)
     images = read_images(path, n)
+    _warn(
+        say, shape_warning(tuple(images.shape[1:]), tuple(real_split.images.shape[1:]), _what_real(identity))
+    )
     n_ref = min(n_real or len(real_split), len(real_split))
     kid_default = min(1000, len(images), n_ref)
     raw = {"metrics": names, "kid_subset_size": kid_default, **given, "n_samples": len(images)}

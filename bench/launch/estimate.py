@@ -9,13 +9,19 @@ Two sources, and the printout says which one each figure came from:
   Steps per cell follow from the budget (epochs x batches per epoch from the split's size).
 
 A calibration on a CPU login node says what the study costs on that CPU, not on the cluster's GPUs: the
-printout names the device. Not counted by a calibration: loading and decoding data, feature extraction
+printout names the device. Calibrations are cached under BENCH_CACHE/estimates (per group and device),
+so `bench run` can record, when it starts, the estimate its dry run printed without timing anything
+again: `<out>/estimate.json` (record_estimate), which the report compares with the device-seconds the
+cells then recorded. Not counted by a calibration: loading and decoding data, feature extraction
 of the evaluation (the domain classifier is small; Inception on a CPU is not) and fits after training
 (VQ-VAE's prior), so it is a lower bound; finished cells include everything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +45,7 @@ class GroupEstimate:
     """Cells that differ only by seed, and what the ones still to run will cost."""
 
     label: str
+    group: str  # CellConfig.group_id: every setting but the seed (the leaderboard's row)
     cells: int
     to_run: int
     seconds_per_cell: float | None  # device-seconds
@@ -69,6 +76,7 @@ class Estimate:
             "groups": [
                 {
                     "label": g.label,
+                    "group": g.group,
                     "cells": g.cells,
                     "to_run": g.to_run,
                     "device_seconds_per_cell": g.seconds_per_cell,
@@ -185,6 +193,71 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CALIBRATION_DIR = "estimates"  # under BENCH_CACHE
+ESTIMATE_FILE = "estimate.json"  # under --out: what each group was expected to cost before it ran
+
+
+def _calibration_path(group: str, device: str) -> Path:
+    from bench import __version__
+    from bench.datasets.source import cache_root
+
+    key = hashlib.sha256(f"{group}|{device}|{__version__}".encode()).hexdigest()[:16]
+    return cache_root() / CALIBRATION_DIR / f"{key}.json"
+
+
+def cached_calibration(group: str, device: str) -> tuple[float, str] | None:
+    """(seconds per cell, source) of an earlier calibration of this group on this device, if any."""
+    from bench.results.store import read_json
+
+    got = read_json(_calibration_path(group, device))
+    if not got or got.get("seconds_per_cell") is None:
+        return None
+    return float(got["seconds_per_cell"]), f"{got['source']}, cached"
+
+
+def _cache_calibration(group: str, device: str, seconds: float, source: str) -> None:
+    from bench.results.store import atomic_write_json
+
+    at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with contextlib.suppress(OSError):  # a read-only cache costs a calibration next time, nothing else
+        atomic_write_json(
+            _calibration_path(group, device), {"seconds_per_cell": seconds, "source": source, "at": at}
+        )
+
+
+def record_estimate(est: Estimate, out: Path) -> Path:
+    """Add each group still to run, and not yet recorded, to <out>/estimate.json (written atomically):
+    the first estimate made before a group's cells ran is the one the report compares with what they
+    cost. A group already recorded keeps its entry (a later run would estimate from its own cells)."""
+    from bench.results.store import atomic_write_json, read_json
+
+    path = out / ESTIMATE_FILE
+    recorded = read_json(path) or {}
+    groups = dict(recorded.get("groups") or {})
+    at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for g in est.groups:
+        if g.to_run and g.group not in groups:
+            groups[g.group] = {
+                "label": g.label,
+                "cells": g.cells,
+                "to_run": g.to_run,
+                "device_seconds_per_cell": g.seconds_per_cell,
+                "source": g.source,
+                "device": est.device,
+                "at": at,
+            }
+    atomic_write_json(path, {"groups": groups})
+    return path
+
+
+def read_recorded(out: Path) -> dict[str, dict[str, Any]]:
+    """<out>/estimate.json's groups (group id -> entry); {} when nothing was recorded."""
+    from bench.results.store import read_json
+
+    got = read_json(Path(out) / ESTIMATE_FILE)
+    return dict((got or {}).get("groups") or {})
+
+
 def estimate(
     cells: Iterable[CellConfig],
     out: Path,
@@ -206,9 +279,12 @@ def estimate(
         first = members[0]
         to_run = sum(not is_done(out / c.cell_id) for c in members)
         finished = _finished_seconds(members, out, read_result)
-        per_cell, source = None, "not estimated (--no-calibrate)"
+        per_cell, source = None, "not estimated (no calibration)"
+        cached = cached_calibration(first.group_id, est.device) if to_run and not finished else None
         if finished:
             per_cell, source = sum(finished) / len(finished), f"finished cells (n={len(finished)})"
+        elif cached is not None:
+            per_cell, source = cached
         elif to_run and calibrate_missing:
             info_cls = DATASETS.get(first.dataset)
             info = info_cls(info_cls.Args.model_validate(first.dataset_args)).info()
@@ -224,7 +300,31 @@ def estimate(
                 per_cell = steps * step_s + first.eval.n_samples * sample_s
                 per_cell *= first.train.processes if first.train.batch_size_per == "device" else 1
                 source = f"calibration ({steps} steps at {step_s * 1000:.1f} ms)"
+                _cache_calibration(first.group_id, est.device, per_cell, source)
         elif not to_run:
             per_cell, source = 0.0, "all done"
-        est.groups.append(GroupEstimate(label(first), len(members), to_run, per_cell, source))
+        est.groups.append(GroupEstimate(label(first), first.group_id, len(members), to_run, per_cell, source))
     return est
+
+
+def group_label(cfg: CellConfig) -> str:
+    """`dcgan[d_width=8] digits z8`: a group's model and dataset labels and latent size."""
+    from bench.results.identity import cell_identity
+
+    ident = cell_identity(cfg)
+    z = f" z{cfg.latent_size}" if cfg.latent_size is not None else ""
+    return f"{ident['model_label']} {ident['dataset_label']}{z}"
+
+
+def record_at_start(cells: Iterable[CellConfig], out: Path) -> Path | None:
+    """What `bench run` does before it launches: the estimate from finished twins or cached
+    calibrations (the dry run's; nothing is timed here, so a run starts at once), recorded in
+    <out>/estimate.json for the report. A folder that cannot take the file costs the report its
+    estimate column, never the run (None then)."""
+    from bench.results import store
+
+    est = estimate(cells, out, store.is_finished, store.read_result, group_label, calibrate_missing=False)
+    try:
+        return record_estimate(est, out)
+    except OSError:
+        return None

@@ -73,6 +73,20 @@ def shared(key: str) -> bool:
     return bool(i and i.shared and curve_metric(key) is None)
 
 
+# The word that marks a memorisation metric's flag output (`mem_copies_digits`: 1.0 when the samples
+# sit significantly closer to training images than held-out test images do, else 0.0).
+COPIES_WORD = "copies"
+
+
+def copies_flag(key: str) -> bool:
+    """Whether `key` is a registered memorisation flag (1.0: copies training images)."""
+    return (
+        output_info(key) is not None
+        and curve_metric(key) is None
+        and COPIES_WORD in base_name(key).split("_")
+    )
+
+
 def per_class(key: str) -> tuple[str, int] | None:
     """`fd_svhn_class3` -> ("fd_svhn", 3): a score measured per class (conditional families)."""
     m = PER_CLASS.match(base_name(key))

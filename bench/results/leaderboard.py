@@ -13,6 +13,7 @@ per pair of rows the probability of improvement and whether the two are separabl
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import io
 import json
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import canonical_json
+from bench.errors import BenchError
 from bench.results import columns as cols
 from bench.results import stats, store
+from bench.results.sort_order import SortBy, sort_rows  # noqa: F401  (the leaderboard's --sort)
 
 
 def protocol_fingerprint(protocol: dict[str, Any], metric: str | None = None) -> str:
@@ -74,6 +77,8 @@ class Row:
     wall: list[float] = field(default_factory=list)
     device: list[float] = field(default_factory=list)  # device seconds of each done cell
     eval_repeats: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
+    # Per column, aligned with `values`: each seed's evaluation repeats, None where none were recorded.
+    seed_repeats: dict[str, list[list[float] | None]] = field(default_factory=lambda: defaultdict(list))
     results: list[dict[str, Any]] = field(default_factory=list)  # every cell's result.json, any status
 
     @property
@@ -90,7 +95,13 @@ class Row:
 
     @cached_property
     def _summaries(self) -> dict[str, stats.Summary]:
-        return {c: stats.summarize(v) for c, v in self.values.items() if v}
+        return {c: stats.summarize(v, self.repeats(c)) for c, v in self.values.items() if v}
+
+    def repeats(self, column: str) -> list[list[float] | None] | None:
+        """Each seed's evaluation repeats of `column`, aligned with values[column]; None when no seed
+        has any (stats then bootstraps the seeds alone)."""
+        reps = self.seed_repeats.get(column)
+        return reps if reps and any(r is not None for r in reps) else None
 
     def stat(self, column: str) -> tuple[float, float | None] | None:
         """(mean, std over seeds); std is None for one seed (its spread is unknown, not 0)."""
@@ -122,6 +133,7 @@ class Section:
     protocol: dict[str, Any]
     ranks: dict[tuple, stats.RankStats] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
+    ranked: list[Row] = field(default_factory=list)  # best first, whatever order `rows` is shown in
 
     @property
     def title(self) -> str:
@@ -137,7 +149,7 @@ class Section:
             short = labels.get(r.model, r.model)
             return short if r.latent_size is None else f"{short} z{r.latent_size}"
 
-        order = {id(r): i for i, r in enumerate(self.rows)}
+        order = {id(r): i for i, r in enumerate(self.ranked or self.rows)}
         out = []
         for p in self.pairs:
             if p.separation.verdict != "not separable":
@@ -163,6 +175,49 @@ class Leaderboard:
     protocols: dict[str, dict[str, Any]]  # column -> protocol
     sections: list[Section] = field(default_factory=list)
     unscored: list[Row] = field(default_factory=list)  # rows with no done cell
+
+
+def _names(values: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Repeatable and comma-separated option values as one list: ["a,b", "c"] -> ["a", "b", "c"]."""
+    return [v.strip() for x in values or () for v in x.split(",") if v.strip()]
+
+
+def _matches(patterns: list[str], *names: str) -> bool:
+    return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names if n)
+
+
+def select(
+    results: list[dict[str, Any]],
+    datasets: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """The results of the datasets and models asked for, each matched by its name or label (shell
+    patterns allowed: `dcgan*`). A pattern that matches nothing is bad input: one line naming what
+    the results hold. Ranks are then among the rows kept."""
+    kept = results
+    for flag, wanted, name, label in (
+        ("--dataset", _names(datasets), "dataset", "dataset_label"),
+        ("--model", _names(models), "model", "model_label"),
+    ):
+        if not wanted:
+            continue
+        known = sorted(
+            {str(r.get(label) or r.get(name)) for r in results} | {str(r.get(name)) for r in results}
+        )
+        for w in wanted:
+            if not any(_matches([w], str(r.get(name, "")), str(r.get(label) or "")) for r in results):
+                raise BenchError(f"{flag}: no results match {w!r}; the results hold: {', '.join(known)}")
+        kept = [r for r in kept if _matches(wanted, str(r.get(name, "")), str(r.get(label) or ""))]
+    return kept
+
+
+def check_metric(lb: Leaderboard, metric: str | None, where: str) -> None:
+    """`--metric` must name a score some dataset was ranked by; else one line listing the scores."""
+    if metric is None or any(cols.base_name(s.main) == metric for s in lb.sections):
+        return
+    scores = sorted({cols.base_name(c) for c in lb.columns if cols.direction(c) is not None})
+    listed = ", ".join(scores) or "none (no finished cells)"
+    raise BenchError(f"--metric: {metric!r} is no score of the results in {where}; scores: {listed}")
 
 
 def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboard:
@@ -197,17 +252,20 @@ def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboa
         row.wall.append(float(r.get("wall_seconds", 0.0)))
         if (dev := device_seconds(r)) is not None:
             row.device.append(dev)
+        # eval.repeats: each repeat's value per key (bench/eval: protocol.eval_repeats.values); the
+        # metric itself is their mean. stats uses them for the evaluation spread and the CI.
+        recorded = (r.get("protocol") or {}).get("eval_repeats") or {}
+        per_key = recorded.get("values") or r.get("eval_repeats") or {}
+        for name, repeats in per_key.items():
+            row.eval_repeats[column_of(name, r)].append([float(v) for v in repeats])
         for name, value in r.get("metrics", {}).items():
             if cols.hidden(name) or value is None:
                 continue
             column = column_of(name, r)
             row.values[column].append(float(value))
+            reps = per_key.get(name)
+            row.seed_repeats[column].append([float(v) for v in reps] if reps else None)
             protocols.setdefault(column, r.get("protocol", {}))
-        # eval.repeats: each repeat's value per key (bench/eval: protocol.eval_repeats.values); the
-        # metric itself is their mean, so the CI over seeds already carries the evaluation noise.
-        recorded = (r.get("protocol") or {}).get("eval_repeats") or {}
-        for name, repeats in (recorded.get("values") or r.get("eval_repeats") or {}).items():
-            row.eval_repeats[column_of(name, r)].append([float(v) for v in repeats])
     _disambiguate(list(rows.values()))
     columns = sorted({c for row in rows.values() for c in row.values}, key=_column_order)
     sections, unscored = _sections(list(rows.values()), columns, protocols, metric)
@@ -263,8 +321,10 @@ def _section(
     sign = 1.0 if lower else -1.0
     members.sort(key=lambda r: (sign * r.summary(main).mean, r.model, r.latent_size or 0))
     present = [c for c in columns if any(c in r.values for r in members)]
-    section = Section(dataset, main, lower, members, present, protocols.get(main, {}))
-    ranks = stats.rank_uncertainty({r.key: r.values[main] for r in members}, lower)
+    section = Section(dataset, main, lower, members, present, protocols.get(main, {}), ranked=list(members))
+    ranks = stats.rank_uncertainty(
+        {r.key: r.values[main] for r in members}, lower, repeats={r.key: r.repeats(main) for r in members}
+    )
     section.ranks = ranks
     for i, a in enumerate(members):
         for b in members[i + 1 :]:
@@ -275,7 +335,7 @@ def _section(
                     b,
                     stats.prob_improvement(va, vb, lower),
                     stats.prob_improvement_ci(va, vb, lower),
-                    stats.separation(va, vb),
+                    stats.separation(va, vb, a.repeats(main), b.repeats(main)),
                 )
             )
     return section
@@ -335,6 +395,9 @@ def hours(seconds: list[float]) -> str:
 
 
 SECTION_HEADER = ["model", "latent", "n", "mean", "std", "95% CI of mean", "rank (90%)", "P(rank 1)"]
+# Shown after "std" when seeds carry evaluation repeats: the evaluation spread of one score, and the
+# training-seed spread once that evaluation noise is taken out (stats.EvalNoise).
+EVAL_HEADER = ["eval std", "seed std net of eval"]
 
 
 def section_table(section: Section, extra: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -342,11 +405,13 @@ def section_table(section: Section, extra: list[str] | None = None) -> tuple[lis
     extra = [c for c in (extra if extra is not None else section_extra(section))]
     eval_spread = any(r.eval_std(section.main) is not None for r in section.rows)
     with_iqm = any(len(r.values[section.main]) >= stats.IQM_MIN_N for r in section.rows)
-    header = [*SECTION_HEADER, *(["IQM"] if with_iqm else []), *(["eval std"] if eval_spread else []), *extra]
-    header += ["done", "failed", "diverged", "device-h/cell"]
+    at = SECTION_HEADER.index("std") + 1
+    header = [*SECTION_HEADER[:at], *(EVAL_HEADER if eval_spread else []), *SECTION_HEADER[at:]]
+    header += [*(["IQM"] if with_iqm else []), *extra, "done", "failed", "diverged", "device-h/cell"]
     body = []
     for row in section.rows:
         s = row.summary(section.main)
+        noise = [num(row.eval_std(section.main)), fmt_seed_net(s)] if eval_spread else []
         body.append(
             [
                 row.model,
@@ -354,11 +419,11 @@ def section_table(section: Section, extra: list[str] | None = None) -> tuple[lis
                 str(s.n),
                 num(s.mean),
                 "n=1, spread unknown" if s.std is None else f"{s.std:.2g}" if s.std else spread(s),
+                *noise,
                 fmt_ci(s),
                 fmt_rank(section.ranks.get(row.key)),
                 f"{section.ranks[row.key].p_first:.2f}" if row.key in section.ranks else "-",
                 *([num(s.iqm)] if with_iqm else []),
-                *([num(row.eval_std(section.main))] if eval_spread else []),
                 *(fmt_value(row.summary(c)) for c in extra),
                 str(row.counts["done"]),
                 str(row.counts["failed"]),
@@ -367,6 +432,13 @@ def section_table(section: Section, extra: list[str] | None = None) -> tuple[lis
             ]
         )
     return header, body
+
+
+def fmt_seed_net(s: stats.Summary) -> str:
+    """The training-seed std with the evaluation noise taken out; "-" without repeats or for one seed."""
+    if s.noise is None or s.noise.seed_std is None:
+        return "-"
+    return f"{s.noise.seed_std:.2g}"
 
 
 def section_extra(section: Section) -> list[str]:
@@ -449,34 +521,82 @@ def _n_generated(section: Section) -> int | None:
     return section.protocol.get("n_generated")
 
 
-def scored_at_different_n(lb: Leaderboard) -> list[str]:
-    """Sentences for datasets whose main metric was scored at several N (separate sections)."""
-    out = []
+def _sizes(row: Row) -> list[tuple[Any, Any]]:
+    """The (N generated, N real) each of a row's done cells was scored at."""
+    sizes = []
+    for r in row.results:
+        p = r.get("protocol") or {}
+        if r.get("status") == "done" and p.get("n_generated") is not None:
+            sizes.append((p.get("n_generated"), p.get("n_real")))
+    return list(dict.fromkeys(sizes))
+
+
+def _size_words(n: Any, n_real: Any) -> str:
+    return f"N={n}" + (f" (vs {n_real} real)" if n_real is not None else "")
+
+
+def different_n_by_dataset(lb: Leaderboard) -> dict[str, str]:
+    """Dataset -> one sentence naming its rows by the N they were scored at, for datasets whose rows
+    were scored at more than one N (generated or real): FD is biased upward at small N and the bias
+    depends on the model, so those rows are in separate sections and never compared."""
+    out = {}
     for dataset in dict.fromkeys(s.dataset for s in lb.sections):
-        ns = {
-            s.main: _n_generated(s)
-            for s in lb.sections
-            if s.dataset == dataset and _n_generated(s) is not None
-        }
-        if len(set(ns.values())) > 1:
-            listed = ", ".join(f"{m} at N={n}" for m, n in ns.items())
-            out.append(f"{dataset}: rows were scored at different N ({listed}); they are not compared.")
+        sections = [s for s in lb.sections if s.dataset == dataset]
+        by_size: dict[tuple[Any, Any], list[str]] = defaultdict(list)
+        for s in sections:
+            for row in s.rows:
+                for size in _sizes(row):
+                    if row.label not in by_size[size]:
+                        by_size[size].append(row.label)
+        if len(by_size) < 2:
+            continue
+        mains = {s.main: _n_generated(s) for s in sections if _n_generated(s) is not None}
+        listed = ", ".join(f"{m} at N={n}" for m, n in mains.items())
+        named = "; ".join(f"{_size_words(*size)}: {', '.join(rows)}" for size, rows in by_size.items())
+        out[dataset] = (
+            f"{dataset}: rows were scored at different N ({listed}); they are not compared "
+            f"(FD is biased upward at small N, by an amount that depends on the model). {named}."
+        )
     return out
+
+
+def scored_at_different_n(lb: Leaderboard) -> list[str]:
+    """Sentences for datasets whose rows were scored at several N, naming the rows at each N."""
+    return list(different_n_by_dataset(lb).values())
+
+
+# How every CI, rank and separation is drawn, in words (the report's protocol text says the same).
+STATS_METHOD = (
+    f"CI: 95% percentile bootstrap of the mean ({stats.N_BOOTSTRAP} draws, numpy seed "
+    f"{stats.BOOTSTRAP_SEED}) over training seeds; with 2 or 3 seeds only 3 or 10 distinct "
+    "resamples exist. Where every seed of a row was evaluated R >= 2 times (eval.repeats), the draws "
+    "are two-level: seeds with replacement, then each drawn seed's R repeats with replacement, with "
+    "the seed means shrunk so that the evaluation noise they already hold is not counted twice "
+    "(variance over seeds = evaluation variance / R + training-seed variance: one-way variance "
+    "components). eval std: the spread of one evaluation (pooled over seeds); seed std net of eval: "
+    "the training-seed spread with the evaluation noise taken out. With no evaluation noise the CI is "
+    "the seed bootstrap's; a row whose seeds agree more closely than its evaluation noise allows gets "
+    "a wider CI than the seeds alone would give. rank (90%): 5%-95% of the rank over the same draws; "
+    "P(rank 1): share of draws in which the row ranks first; two rows are separable when the CI of "
+    "the difference of their means excludes 0."
+)
 
 
 def to_markdown(lb: Leaderboard) -> str:
     lines = ["# Leaderboard", ""]
     lines.append(
         "Per dataset and protocol of the main metric; rows sorted by their mean over seeds of done cells. "
-        "CI: 95% percentile bootstrap of the mean over seeds; rank (90%): 5%-95% of the rank over "
-        "bootstrap draws; P(rank 1): share of draws in which the row ranks first."
+        + STATS_METHOD
     )
+    different_n = different_n_by_dataset(lb)
     for s in lb.sections:
         lines += ["", f"## {s.title}", "", md_table(*section_table(s)), ""]
         sentences = s.not_separable()
         if sentences:
             lines += ["Not separable:", *(f"- {t}" for t in sentences), ""]
         lines += [describe_protocol(s.protocol, s.main), ""]
+        if s.dataset in different_n:
+            lines += [f"Scored at different N: {different_n[s.dataset]}", ""]
         lines += ["All metrics (mean ± std over seeds):", "", md_table(*all_metrics_table(s))]
     for text in scored_at_different_n(lb):
         lines += ["", text]
@@ -666,6 +786,8 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
 
     labels = short_labels(list(dict.fromkeys(r.model for r in lb.rows)))
     tables: list[Any] = []
+    if not lb.sections:
+        tables.append(Text("no finished cells: nothing is ranked yet"))
     for s in lb.sections:
         t = Table(
             title=Text(s.title),
@@ -673,18 +795,23 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
             caption_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
+            padding=(0, 1),
+            collapse_padding=True,
         )
+        eval_sd = any(r.eval_std(s.main) is not None for r in s.rows)
+        # Headers never wrap (min_width: their own length); long values fold inside their column.
         for name, kw in (
             ("model", {"overflow": "fold"}),
             ("z", {"justify": "right"}),
             ("n", {"justify": "right"}),
-            ("mean ± std", {"overflow": "fold"}),
+            ("mean ± sd", {"overflow": "fold"}),
+            *((("eval sd", {"justify": "right"}),) if eval_sd else ()),
             ("95% CI", {"overflow": "fold"}),
             ("rank", {"justify": "right"}),
             ("P(1)", {"justify": "right"}),
             ("f/d", {"justify": "right"}),
         ):
-            t.add_column(name, **kw)
+            t.add_column(name, min_width=len(name), **kw)
         for r in s.rows:
             sm = r.summary(s.main)
             rank = s.ranks.get(r.key)
@@ -694,6 +821,7 @@ def terminal_tables(lb: Leaderboard, width: int = 80) -> list[Any]:
                 "-" if r.latent_size is None else str(r.latent_size),
                 str(sm.n),
                 Text(fmt_value(sm)),
+                *((num(r.eval_std(s.main)),) if eval_sd else ()),
                 Text(ci),
                 fmt_rank(rank),
                 f"{rank.p_first:.2f}" if rank else "-",
@@ -727,5 +855,7 @@ def _caption(s: Section, labels: dict[str, str]) -> Any:
     from rich.text import Text
 
     lines = [f"protocol {protocol_fingerprint(s.protocol, cols.base_name(s.main))}; f/d: failed/diverged"]
+    if any(r.eval_std(s.main) is not None for r in s.rows):
+        lines.append("eval sd: spread of one evaluation (eval.repeats); the CI holds seeds and repeats")
     lines += s.not_separable(adjacent_only=True, labels=labels)
     return Text("\n".join(lines))

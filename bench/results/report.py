@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 import shutil
 import tempfile
 from collections import Counter, defaultdict
@@ -33,7 +34,9 @@ from bench.results.plots import read_metrics
 REPORT = "report"
 TEMPLATES = Path(__file__).parent / "templates"
 # PNGs a cell writes itself; every other PNG in a cell folder is an analysis (bench analyze).
-CELL_PNGS = ("samples.png", "losses.png", "curve.png")
+CELL_PNGS = ("samples.png", "losses.png", "curve.png", "closest_pairs.png")
+# Written by the memorisation metric's evaluation: each generated sample beside its nearest training image.
+CLOSEST_PAIRS = "closest_pairs.png"
 D_KEYS = (stab.GRAD_NORM_KEY, stab.D_LOSS_KEY, stab.GP_KEY)
 D_THRESHOLDS = {
     stab.GRAD_NORM_KEY: stab.GRAD_VANISH,
@@ -174,6 +177,49 @@ def cost_table(lb: lbm.Leaderboard) -> Table:
     return Table(header, body)
 
 
+def estimate_table(lb: lbm.Leaderboard, out: Path) -> Table | None:
+    """Per row that `bench run` recorded an estimate for (out/estimate.json, bench/launch/estimate.py):
+    the estimated device-hours of its done cells against the device-hours they recorded
+    (cost.device_seconds), and the ratio; a last line sums the rows. None when nothing was recorded."""
+    from bench.launch.estimate import read_recorded
+
+    recorded = read_recorded(out)
+    if not recorded:
+        return None
+    header = ["model", "dataset", "latent", "cells done", "estimated device-h", "actual device-h"]
+    header += ["actual / estimated", "estimated from", "on"]
+    body: list[list[str]] = []
+    total_est = total_act = 0.0
+    for row in lb.rows:
+        entry = recorded.get(row.group)
+        if entry is None or not row.device:
+            continue
+        per_cell = entry.get("device_seconds_per_cell")
+        actual = sum(row.device)
+        est = None if per_cell is None else float(per_cell) * len(row.device)
+        if est is not None:
+            total_est += est
+            total_act += actual
+        body.append(
+            [
+                row.model,
+                row.dataset,
+                "-" if row.latent_size is None else str(row.latent_size),
+                str(len(row.device)),
+                "?" if est is None else f"{est / 3600:.3g}",
+                f"{actual / 3600:.3g}",
+                "-" if not est else f"{actual / est:.2f}",
+                str(entry.get("source", "?")),
+                str(entry.get("device", "?")),
+            ]
+        )
+    if not body:
+        return None
+    ratio = f"{total_act / total_est:.2f}" if total_est else "-"
+    body.append(["all", "", "", "", f"{total_est / 3600:.3g}", f"{total_act / 3600:.3g}", ratio, "", ""])
+    return Table(header, body)
+
+
 def _mean(values: list[Any], fmt: str) -> str:
     xs = [float(v) for v in values if v is not None]
     return fmt.format(sum(xs) / len(xs)) if xs else "-"
@@ -215,9 +261,16 @@ def _copy(src: Path, dst: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, out: Path, tmp: Path, metric: str | None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        tmp: Path,
+        metric: str | None,
+        datasets: list[str] | None = None,
+        models: list[str] | None = None,
+    ) -> None:
         self.out, self.tmp = out, tmp
-        self.results = lbm.collect(out)
+        self.results = lbm.select(lbm.collect(out), datasets, models)
         self.lb = lbm.build(self.results, metric)
         if metric is not None and not any(cols.base_name(s.main) == metric for s in self.lb.sections):
             scores = sorted({cols.base_name(s.main) for s in self.lb.sections} | self._scores())
@@ -260,6 +313,7 @@ class _Builder:
             "grids": grids,
             "protocols": [lbm.describe_protocol(s.protocol, s.main) for s in self.lb.sections],
             "different_n": lbm.scored_at_different_n(self.lb),
+            "stats_method": lbm.STATS_METHOD,
             "models": len({r.model for r in self.lb.rows}),
             "rows": len(self.lb.rows),
         }
@@ -299,6 +353,7 @@ class _Builder:
 
     def sections(self) -> list[dict[str, Any]]:
         fig_dir = self.tmp / "figures"
+        different_n = lbm.different_n_by_dataset(self.lb)
         out = []
         for i, s in enumerate(self.lb.sections):
             slug = f"{i + 1}-{_slug(s.dataset + '-' + s.main)}"
@@ -329,6 +384,7 @@ class _Builder:
                     "table": Table(header, body),
                     "sentences": s.not_separable(),
                     "protocol": lbm.describe_protocol(s.protocol, s.main),
+                    "different_n": different_n.get(s.dataset),
                     "all_metrics": Table(*lbm.all_metrics_table(s)),
                     "figures": [f for f in figures if f],
                 }
@@ -338,7 +394,7 @@ class _Builder:
     def stability(self) -> dict[str, Any]:
         header = [
             "model", "dataset", "latent", "cells", "failure rate", "divergence rate", "collapsed",
-            "seed CV of main", "flags",
+            "copying", "seed CV of main", "flags",
         ]  # fmt: skip
         body, flagged = [], []
         main_of = {id(r): s.main for s in self.lb.sections for r in s.rows}
@@ -361,6 +417,7 @@ class _Builder:
                     _pct(rate("failed")),
                     _pct(rate("diverged")),
                     str(rs.collapsed),
+                    str(rs.copying),
                     "-" if rs.seed_cv is None else f"{rs.seed_cv:.3f}",
                     flags or "-",
                 ]
@@ -421,6 +478,58 @@ class _Builder:
                     break
         return out
 
+    def memorisation(self) -> list[dict[str, Any]]:
+        """Per cell that left closest_pairs.png: the figure, its memorisation scores and flag."""
+        out = []
+        for row in self.lb.rows:
+            for r in row.results:
+                png = _cell_dir(self.out, r) / CLOSEST_PAIRS
+                if not png.is_file():
+                    continue
+                dst = self.tmp / "memorisation" / f"{r['cell_id']}.png"
+                _copy(png, dst)
+                metrics = r.get("metrics") or {}
+                flags = stab.copies_keys(metrics)
+                out.append(
+                    {
+                        "label": f"{row.label} on {row.dataset}",
+                        "cell": r["cell_id"],
+                        "src": self.rel(dst),
+                        "copies": any(v >= 0.5 for v in flags.values()),
+                        "scores": ", ".join(
+                            f"{k} = {lbm.num(float(v))}"
+                            for k, v in sorted(metrics.items())
+                            if v is not None and _memorisation_key(k, flags)
+                        ),
+                    }
+                )
+        return out
+
+    def tensorboard(self) -> dict[str, Any]:
+        """Each cell's TensorBoard folder (`<cell>/tb/`, bench/train/tensorboard.py) and the command
+        that shows them all side by side."""
+        from bench.train.tensorboard import TB_DIR
+
+        cells = []
+        for row in self.lb.rows:
+            for r in row.results:
+                tb = _cell_dir(self.out, r) / TB_DIR
+                if r.get("cell_id") and tb.is_dir():
+                    cells.append(
+                        {
+                            "label": f"{row.label} on {row.dataset}",
+                            "cell": r["cell_id"],
+                            "href": f"../{r['cell_id']}/{TB_DIR}/",
+                        }
+                    )
+        return {
+            "command": f"tensorboard --logdir {shlex.quote(str(self.out))}",
+            "one": f"tensorboard --logdir {shlex.quote(str(self.out / cells[0]['cell'] / TB_DIR))}"
+            if cells
+            else None,
+            "cells": cells,
+        }
+
     def analyses(self) -> list[dict[str, str]]:
         out = []
         for png in sorted(self.out.glob("*.png")):  # analyses across cells (latent_stats.png)
@@ -454,6 +563,13 @@ class _Builder:
                 }
             )
         return out
+
+
+def _memorisation_key(key: str, flags: dict[str, float]) -> bool:
+    """A score of the metric that wrote a copies flag (its authenticity share, C_T ...)."""
+    metrics = {m.metric for k in flags if (m := cols.info(k)) is not None}
+    info = cols.info(key)
+    return info is not None and info.metric in metrics and not info.hidden
 
 
 def _copy_to(png: Path, tmp: Path) -> Path:
@@ -502,10 +618,16 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(out: Path, metric: str | None = None) -> Path:
+def write_report(
+    out: Path,
+    metric: str | None = None,
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
+) -> Path:
     """Write out/report/index.html and out/report/report.md (with their figures) and return the
     folder. `metric` (e.g. kid_digits) ranks every dataset that has it by that score instead of the
-    default (FID, else the domain FD). Raises BenchError when `out` holds no cells."""
+    default (FID, else the domain FD); `datasets` / `models` keep only the results they match
+    (leaderboard.select). Raises BenchError when `out` holds no cells."""
     out = Path(out)
     if not out.is_dir() or not any(out.glob(f"*/{store.CONFIG}")):
         raise BenchError(
@@ -513,15 +635,18 @@ def write_report(out: Path, metric: str | None = None) -> Path:
         )
     tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=out))
     try:
-        b = _Builder(out, tmp, metric)
+        b = _Builder(out, tmp, metric, datasets, models)
         context = {
             "overview": b.overview(),
             "sections": b.sections(),
             "unscored": [lbm.unscored_words(r) for r in b.lb.unscored],
             "families": family_tables(b.lb),
             "cost": cost_table(b.lb),
+            "estimate": estimate_table(b.lb, out),
             "stability": b.stability(),
             "gallery": b.gallery(),
+            "memorisation": b.memorisation(),
+            "tensorboard": b.tensorboard(),
             "analyses": b.analyses(),
             "reproduce": b.reproduce(),
             "metric": metric,

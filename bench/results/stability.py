@@ -41,7 +41,7 @@ SEED_CV_MAX = 0.25  # a row whose main metric's std / |mean| over seeds exceeds 
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # failed, diverged, mode-collapse, d-loss-zero, vanishing-gradient, gradient-penalty
+    kind: str  # failed, diverged, mode-collapse, copies, d-loss-zero, vanishing-gradient, gradient-penalty
     reason: str
 
 
@@ -127,6 +127,22 @@ def _collapse_flags(metrics: dict[str, Any]) -> list[Flag]:
     return flags
 
 
+def _copies_flags(metrics: dict[str, Any]) -> list[Flag]:
+    """The memorisation metric's own verdict (its flag output is 1.0 or 0.0; its rule is its own)."""
+    flags = []
+    for key, value in sorted(metrics.items()):
+        if value is not None and columns.copies_flag(key) and value >= 0.5:
+            info = columns.info(key)
+            why = f": {info.description}" if info and info.description else ""
+            flags.append(Flag("copies", f"{key} = {value:g}{why}"))
+    return flags
+
+
+def copies_keys(metrics: dict[str, Any]) -> dict[str, float]:
+    """The memorisation flags a result holds, key -> value."""
+    return {k: float(v) for k, v in sorted(metrics.items()) if v is not None and columns.copies_flag(k)}
+
+
 def _health_flags(h: DHealth) -> list[Flag]:
     flags = []
     if h.d_loss_zero_share is not None and h.d_loss_zero_share > D_LOSS_ZERO_SHARE:
@@ -169,6 +185,7 @@ def cell_stability(cell_dir: Path, result: dict[str, Any] | None) -> CellStabili
         cell.flags.append(Flag(status, cell.reason or status))
     if result and status == "done":
         cell.flags += _collapse_flags(result.get("metrics", {}))
+        cell.flags += _copies_flags(result.get("metrics", {}))
     for metric, points in curve_series(read_curve(cell_dir / CURVE)).items():
         cell.curves[metric] = curve_summary(metric, points, bool(columns.direction(metric)))
     cell.d_health = d_health(read_metrics(cell_dir / store.METRICS))
@@ -194,6 +211,10 @@ class RowStability:
     @property
     def collapsed(self) -> int:
         return sum(any(f.kind == "mode-collapse" for f in c.flags) for c in self.cells)
+
+    @property
+    def copying(self) -> int:
+        return sum(any(f.kind == "copies" for f in c.flags) for c in self.cells)
 
     @property
     def seed_cv(self) -> float | None:
