@@ -41,7 +41,7 @@ from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
 from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
 from bench.results.identity import cell_identity
-from bench.results.plots import plot_losses, save_image_grid
+from bench.results.plots import plot_losses
 from bench.train import tensorboard
 from bench.train.checkpoint import (
     load_shard,
@@ -57,6 +57,7 @@ from bench.train.ema import add_ema_scores
 from bench.train.loop import fit
 from bench.train.preempt import Preempted, StopRequest, stop_check
 from bench.train.progress_log import ProgressLog
+from bench.train.sample_sheet import save_samples
 from bench.train.steplog import Diverged, StepLog
 
 Progress = Callable[[str, int, int], None]  # (phase description, completed, total)
@@ -328,12 +329,13 @@ def train_and_evaluate(
     if not main:
         return result
     model.train(False)
-    grid = model.sample(64, torch.Generator(model.device).manual_seed(cfg.eval.seed))
+    test_split = evaluation.test_split()
+    # The family's grid: samples, or an image-to-image model's inputs, translations and targets.
+    grid = model.sample_grid(torch.Generator(model.device).manual_seed(cfg.eval.seed), test_split)
     z = f", latent {cfg.latent_size}" if cfg.latent_size is not None else ""
     title = f"{cfg.model} on {cfg.dataset}{z}, seed {cfg.seed}  ({cfg.cell_id})"
-    save_image_grid(grid, cell_dir / "samples.png", title=title)
+    save_samples(grid, cell_dir / "samples.png", title=title)
     plot_losses(metrics_path, cell_dir / "losses.png", f"{cfg.cell_id}")
-    test_split = evaluation.test_split()
     gen = torch.Generator(model.device).manual_seed(cfg.eval.seed)
     metrics.update(model.test_metrics(test_split, cfg.eval.batch_size, gen))
     if progress:
