@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +33,7 @@ from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
 from bench.results.cell_dir import CellDir, CellResult
 from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
-from bench.train.progress_log import PHASES, PROGRESS_PREFIX, parse_progress_line
-
-__all__ = ["PROGRESS_PREFIX", "GridLog", "LocalLauncher", "run_local"]
-
+from bench.train.progress_log import PHASES, parse_progress_line
 
 RunSummary = LaunchSummary  # the name callers used before launchers shared one interface
 
@@ -168,7 +165,7 @@ class GridLog:
         done: int,
         bars: Progress | None = None,
         grid_bar: TaskID | None = None,
-        clock=time.monotonic,  # noqa: ANN001  (tests pass a fake clock)
+        clock: Callable[[], float] = time.monotonic,  # tests pass a fake clock
     ) -> None:
         self.console, self.name, self.total, self.done = console, name, total, done
         self.on = not console.is_terminal
@@ -187,8 +184,9 @@ class GridLog:
             if self.on:
                 self.console.print(f"start  {cid}", highlight=False, soft_wrap=True)
 
-    def progress(self, cid: str):  # noqa: ANN201  (bench.train.cell.Progress)
-        """The callback a running cell reports to: (phase, done, total[, recent mean losses])."""
+    def progress(self, cid: str) -> Callable[..., None]:
+        """The callback a running cell reports to (bench.train.cell.Progress): (phase, done, total[,
+        recent mean losses])."""
 
         def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
             with self.lock:
@@ -199,7 +197,7 @@ class GridLog:
                 bar = self.cell_bars.get(cid)
                 if self.bars is None or bar is None:
                     return
-                fields: dict = {}
+                fields: dict[str, object] = {}
                 if phase == "train" and total:
                     fields.update(completed=done, total=total, count=f"step {done}/{total}")
                     left = next(t for t in self.bars.tasks if t.id == bar).time_remaining
