@@ -285,11 +285,13 @@ def cell(
     _quiet_deepspeed()
     from bench.results.cell_lock import CELL_BUSY_EXIT
     from bench.train.cell import run_cell
+    from bench.train.progress_log import progress_line
 
-    def report(phase: str, done: int, total: int) -> None:
-        # Every 1% is plenty for a progress bar and keeps the pipe quiet.
-        if (done == total or done % max(1, total // 100) == 0) and int(os.environ.get("RANK", "0")) == 0:
-            print(f"@progress {phase} {done} {total}", flush=True)
+    def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
+        # Every 1% is plenty for a progress bar and keeps the pipe quiet; losses come once per log flush.
+        due = values or done == total or done % max(1, total // 100) == 0
+        if due and int(os.environ.get("RANK", "0")) == 0:
+            print(progress_line(phase, done, total, values), flush=True)
 
     from bench.train.preempt import PREEMPTED_EXIT, stop_on_signals
 

@@ -65,6 +65,44 @@ def check_devices(grid: Grid) -> None:
         )
 
 
+def dry_run_problems(grid: Grid, cli_root: Path | None, say: Any = print) -> list[str]:
+    """What `bench run` would refuse before training, all of it rather than the first: for every
+    dataset of the grid the check `bench data check` makes (present, official or readable), and every
+    weight file the grid's metrics need. One line per problem, each naming the file and the fix;
+    nothing is fetched. Warnings (copies that read correctly) go to `say`."""
+    from bench.config import canonical_json
+    from bench.datasets.root import resolve_root
+    from bench.datasets.source import DATASETS, DataContext, cache_root
+    from bench.eval import assets
+    from bench.eval.metric_registry import needed_extractors
+
+    root = resolve_root(cli_root, grid.data)
+    ctx = DataContext(data_root=root, cache_dir=cache_root() / "data", download=False)
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for cell in grid.cells:
+        key = (cell.dataset, canonical_json(cell.dataset_args))
+        if key not in seen:
+            seen.add(key)
+            cls = DATASETS.get(cell.dataset)
+            report = cls(cls.Args.model_validate(cell.dataset_args)).check(ctx)
+            problems += [p for p in report.problems if p not in problems]  # celeba_domains: celeba's
+            for warning in report.warnings:
+                say(f"warning: {warning}")
+    wanted: set[str] = set()
+    for c in grid.cells:
+        wanted |= set(c.eval.metrics) | (set(c.eval.curve_metrics) if c.eval.curve_every else set())
+    extractors = needed_extractors(sorted(wanted))
+    directory = assets.assets_dir()
+    for asset in assets.load_manifest().values():
+        if asset.extractor in extractors:
+            try:
+                assets.verify(asset, directory)
+            except BenchError as err:
+                problems.append(str(err))
+    return problems
+
+
 def make_launcher(opts: StudyOptions, grid: Grid, console: Console) -> Launcher:
     if opts.launcher == "slurm":
         from bench.launch.slurm import SlurmLauncher, slurm_config
@@ -89,6 +127,12 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     launcher = make_launcher(opts, grid, console)
     if opts.dry_run:
         print_cells(grid, console, opts.out)
+        problems = dry_run_problems(grid, opts.data_root, say=console.print)
+        if problems:  # before the estimate: its calibration would train on the data found missing
+            for line in problems:
+                print(f"error: {line}", file=sys.stderr, flush=True)
+            print(f"{len(problems)} problem(s) found; nothing was trained or written", file=sys.stderr)
+            return BenchError.exit_code
         print_estimate(grid, opts.out, console, calibrate=opts.estimate)
         if launcher.name == "slurm":
             print_slurm_plan(launcher.plan(grid, opts.out).detail)

@@ -67,12 +67,15 @@ def test_missing_files_are_one_error_naming_the_files_and_the_fetch_command(tmp_
         mnist().require(DataContext(data_root=None))
 
 
-def test_bench_run_refuses_before_writing_anything_and_dry_run_needs_no_data(write_grid, tmp_path) -> None:
+def test_bench_run_refuses_before_writing_anything_and_dry_run_says_why(write_grid, tmp_path) -> None:
     grid = write_grid(datasets=["mnist"], models=["mlp_vae"])
     out, root = tmp_path / "out", tmp_path / "empty-root"
-    dry = CliRunner().invoke(app, ["run", "--grid", str(grid), "--dry-run"], standalone_mode=False)
-    assert dry.exception is None and "mlp_vae_mnist" in dry.output
     args = ["run", "--grid", str(grid), "--out", str(out), "--data-root", str(root)]
+    dry = CliRunner().invoke(app, [*args, "--dry-run"], standalone_mode=False)
+    # The dry run lists the cells, then checks the data as the run would: the same line, exit 2.
+    assert dry.exception is None and dry.return_value == 2 and "mlp_vae_mnist" in dry.stdout
+    assert f"error: mnist: the 4 expected files are missing under {root}" in dry.stderr
+    assert not out.exists()
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *args],
         capture_output=True,
@@ -203,8 +206,13 @@ def test_a_grid_can_name_every_dataset_and_derived_ones_without_any_data(tmp_pat
             }
         )
     )
-    res = CliRunner().invoke(app, ["run", "--grid", str(grid), "--dry-run"], standalone_mode=False)
-    assert res.exception is None, res.exception
+    args = ["run", "--grid", str(grid), "--dry-run", "--data-root", str(tmp_path / "none")]
+    res = CliRunner().invoke(app, args, standalone_mode=False)
+    # Every cell validates; the dry run then names each dataset's missing files, one line each.
+    assert res.exception is None and res.return_value == 2, res.exception
+    missing = [line.split(":")[1].strip() for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert {"mnist", "cifar10", "svhn", "celeba", "tiny_imagenet"} <= set(missing), res.stderr
+    assert missing.count("celeba") == 1  # celeba_domains reads celeba's files: said once
     g = load_grid(str(grid))
     assert {c.dataset for c in g.cells} == {
         "mnist",

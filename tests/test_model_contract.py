@@ -146,3 +146,27 @@ def test_test_metrics_are_finite_and_conditional_families_draw_given_labels(name
     if model.conditional:
         x = model.sample_given(torch.tensor([0, 3, 9]), torch.Generator().manual_seed(0))
         assert x.shape == (3, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_sample_grid_is_what_samples_png_can_draw_and_reproducible(name: str) -> None:
+    """samples.png's grid: float images in [-1, 1] of the data's shape, one label per row when it has
+    labels, the same for the same generator."""
+    from bench.train.sample_sheet import sheet
+
+    model = build(name, **{"ddpm": {"sample_steps": 2}}.get(name, {}))  # 64 samples twice: keep it cheap
+    finalize(model, 28, 1)
+    model.train(False)
+    images = torch.randint(
+        0, 256, (10, 1, 28, 28), generator=torch.Generator().manual_seed(5), dtype=torch.uint8
+    )
+    test = ImageSplit(images, torch.arange(10), targets=images.flip(0))
+    grid = model.sample_grid(torch.Generator().manual_seed(1), test)
+    again = model.sample_grid(torch.Generator().manual_seed(1), test)
+    x = grid.images
+    assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, again.images) and grid.row_labels == again.row_labels
+    rows = -(-len(x) // grid.nrow)
+    assert not grid.row_labels or len(grid.row_labels) == rows
+    drawn, nrow = sheet(grid)
+    assert nrow == grid.nrow + bool(grid.row_labels) and len(drawn) == len(x) + len(grid.row_labels)

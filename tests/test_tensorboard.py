@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -69,3 +71,38 @@ def test_a_resumed_cell_hides_what_the_stopped_attempt_logged_after_its_checkpoi
     tb.close(cell)
     steps = [e.step for e in _events(cell).Scalars("train/d/loss")]
     assert steps == list(range(12))  # no step twice
+
+
+def test_a_labelled_sample_grid_is_drawn_with_its_label_column(tmp_path: Path) -> None:
+    from bench.models.base import SampleGrid
+
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    grid = SampleGrid(torch.zeros(6, 1, 28, 28), nrow=3, row_labels=("input", "output"))
+    tb.log_curve_point(cell, 4, {"fd_digits": 1.0}, grid)
+    tb.close(cell)
+    (image,) = _events(cell).Images("samples")
+    assert (image.width, image.height) == (4 * (84 + 2) + 2, 2 * (84 + 2) + 2)  # label tile + 3 per row
+
+
+def test_a_cell_with_a_curve_writes_its_curve_metrics_and_a_sample_grid_per_point(
+    write_grid, tmp_path: Path
+) -> None:
+    from rich.console import Console
+
+    from bench.grid import load_grid
+    from bench.launch.local import run_local
+
+    train = {"steps": 16, "batch_size": 16, "log_every": 4, "checkpoint_every": 8}
+    ev = {"n_samples": 60, "metrics": ["fd"], "curve_every": 8, "curve_n_samples": 40, "batch_size": 60}
+    grid = write_grid(models=[{"dcgan": {"g_width": 8, "d_width": 8}}], train=train, eval=ev)
+    out = tmp_path / "out"
+    run_local(load_grid(str(grid)), out, Console(file=open("/dev/null", "w")), in_process=True)  # noqa: SIM115
+    (cell,) = [p for p in out.iterdir() if p.is_dir()]
+    acc = _events(cell)
+    curve = [json.loads(line) for line in (cell / "curve.jsonl").read_text().splitlines()]
+    assert [(e.step, e.value) for e in acc.Scalars("eval/fd_digits")] == [
+        (row["step"], pytest.approx(row["fd_digits"])) for row in curve
+    ]
+    assert [e.step for e in acc.Scalars("train/g/d_layer1_grad_norm")] == list(range(16))
+    assert [i.step for i in acc.Images("samples")] == [8, 16]

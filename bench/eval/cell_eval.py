@@ -33,6 +33,7 @@ from bench.eval.metric_registry import check_sizes, needed_extractors, output_in
 from bench.models.base import GenerativeModel
 from bench.results.plots import pyplot, save_figure
 from bench.results.store import atomic_write_text
+from bench.train import tensorboard
 
 CURVE = "curve.jsonl"
 
@@ -113,10 +114,13 @@ class CellEvaluation:
                 train=reference_side(self.info, self.train),
                 train_identity={**self.identity, "split": "train"},
             )
+            # Every process draws it (DDP nets sync buffers on forward); the same noise at every point.
+            shown = model.sample_grid(torch.Generator(model.device).manual_seed(ev.seed), self.test_split())
             model.train(True)
         if self.accelerator.is_main_process:
             with (self.cell_dir / CURVE).open("a") as f:
                 f.write(json.dumps({"step": step, **scores}) + "\n")
+            tensorboard.log_curve_point(self.cell_dir, step, scores, shown)
 
     def final(self, model: GenerativeModel) -> tuple[dict[str, float], dict[str, Any]]:
         """Scores on the test split and the protocol; every process calls it (each samples a share)."""

@@ -2,8 +2,10 @@
 
 Each cell runs in its own Python process by default, so a cell that crashes hard (segfault,
 out-of-memory kill) is recorded as failed and the grid goes on; a cell with `train.processes` > 1 runs
-under torchrun. The child reports progress as `@progress PHASE DONE TOTAL` lines on stdout, which this
-process turns into rich progress bars. SIGTERM or SIGUSR1 sent to this process is passed on to the
+under torchrun. The child reports progress as `@progress PHASE DONE TOTAL [LOSS=VALUE ...]` lines on
+stdout (bench.train.progress_log), which GridLog turns into rich progress bars: the phase (loading data,
+training the extractor, training, evaluating), the step and recent losses of each running cell, and the
+grid's cells done and ETA. SIGTERM or SIGUSR1 sent to this process is passed on to the
 running cell, which checkpoints and stops; the grid then stops too, and the next run continues it.
 """
 
@@ -15,20 +17,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
@@ -37,9 +33,7 @@ from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
 from bench.results.cell_dir import CellDir, CellResult
 from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
-
-PROGRESS_PREFIX = "@progress "
-
+from bench.train.progress_log import PHASES, parse_progress_line
 
 RunSummary = LaunchSummary  # the name callers used before launchers shared one interface
 
@@ -126,29 +120,114 @@ def thread_share(jobs: int) -> dict[str, str]:
     return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
-class GridLog:
-    """Plain lines for a console that is no terminal (a pipe, a file, CI, SLURM), where rich draws no
-    bars: one line when a cell starts, one when it ends (state, headline score, time), and the grid's
-    progress with an ETA from the cells finished so far."""
+class _Field(ProgressColumn):
+    """A text a task carries in its fields ("" when it has none), so one set of columns serves the grid
+    bar and the cell bars."""
 
-    def __init__(self, console: Console, name: str, total: int, done: int) -> None:
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def render(self, task: Task) -> Text:
+        return Text(str(task.fields.get(self.name, "")))
+
+
+def bar_columns() -> tuple[ProgressColumn, ...]:
+    """The bars' columns: what, bar, count (cells, or the training step), elapsed, ETA, recent losses.
+    No `0/?`: a count or an ETA that is not known yet is left empty."""
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        _Field("count"),
+        TimeElapsedColumn(),
+        _Field("eta"),
+        _Field("losses"),
+    )
+
+
+class GridLog:
+    """What the user sees of the grid while it runs.
+
+    In a terminal, rich bars (`bars`): the grid's (cells done of the total, known from the grid before
+    any data loads, and an ETA) and one per running cell, with its phase (loading data, training the
+    extractor, training, evaluating), its step and its recent mean losses. The grid's ETA counts each
+    running cell's training fraction as done work, so it appears before the first cell finishes.
+
+    Anywhere else (a pipe, a file, CI, SLURM), where rich draws no bars, plain lines: one when a cell
+    starts, one when it ends (state, headline score, time), and the grid's progress with an ETA from
+    the cells finished so far."""
+
+    def __init__(
+        self,
+        console: Console,
+        name: str,
+        total: int,
+        done: int,
+        bars: Progress | None = None,
+        grid_bar: TaskID | None = None,
+        clock: Callable[[], float] = time.monotonic,  # tests pass a fake clock
+    ) -> None:
         self.console, self.name, self.total, self.done = console, name, total, done
         self.on = not console.is_terminal
-        self.t0, self.finished = time.monotonic(), 0
+        self.bars, self.grid_bar, self.clock = bars, grid_bar, clock
+        self.t0, self.finished = clock(), 0
         self.lock = threading.Lock()
+        self.running: dict[str, float] = {}  # cell id -> fraction of its training done
+        self.cell_bars: dict[str, TaskID] = {}
+        self._show_grid()
 
     def start(self, cid: str) -> None:
-        if self.on:
-            with self.lock:
+        with self.lock:
+            self.running[cid] = 0.0
+            if self.bars is not None:
+                self.cell_bars[cid] = self.bars.add_task(f"  {cid} {PHASES['data']}", total=None)
+            if self.on:
                 self.console.print(f"start  {cid}", highlight=False, soft_wrap=True)
 
+    def progress(self, cid: str) -> Callable[..., None]:
+        """The callback a running cell reports to (bench.train.cell.Progress): (phase, done, total[,
+        recent mean losses])."""
+
+        def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
+            with self.lock:
+                if phase == "train" and total:
+                    self.running[cid] = done / total
+                elif phase == "eval":
+                    self.running[cid] = 1.0  # trained: evaluation is what is left
+                bar = self.cell_bars.get(cid)
+                if self.bars is None or bar is None:
+                    return
+                fields: dict[str, object] = {}
+                if phase == "train" and total:
+                    fields.update(completed=done, total=total, count=f"step {done}/{total}")
+                    left = next(t for t in self.bars.tasks if t.id == bar).time_remaining
+                    fields["eta"] = f"ETA {_clock(left)}" if left is not None and done < total else ""
+                elif phase == "eval":
+                    fields["eta"] = ""
+                if values:
+                    fields["losses"] = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+                self.bars.update(bar, description=f"  {cid} {PHASES.get(phase, phase)}", **fields)
+                self._show_grid()
+
+        return report
+
+    def stop(self, cid: str) -> None:
+        """The cell's process ended (done, failed, stopped or busy): its bar goes."""
+        with self.lock:
+            self.running.pop(cid, None)
+            bar = self.cell_bars.pop(cid, None)
+            if self.bars is not None and bar is not None:
+                self.bars.remove_task(bar)
+            self._show_grid()
+
     def end(self, cid: str, state: str, result: CellResult | None) -> None:
-        if not self.on:
-            return
         from bench.results import columns
 
         with self.lock:
             self.done, self.finished = self.done + 1, self.finished + 1
+            self._show_grid()
+            if not self.on:
+                return
             score = ""
             if result is not None and result.metrics:
                 heads = sorted((k for k in result.metrics if columns.headline(k)), key=columns.order)
@@ -156,7 +235,7 @@ class GridLog:
                     score = f" {heads[0]} {result.metrics[heads[0]]:.4g}"
             took = f" in {result.wall_seconds:.0f}s" if result is not None else ""
             self.console.print(f"{state:6s} {cid}{score}{took}", highlight=False, soft_wrap=True)
-            elapsed = time.monotonic() - self.t0
+            elapsed = self.clock() - self.t0
             left = self.total - self.done
             eta = f", ETA {_clock(elapsed / self.finished * left)}" if left and self.finished else ""
             self.console.print(
@@ -164,6 +243,26 @@ class GridLog:
                 highlight=False,
                 soft_wrap=True,
             )
+
+    def eta(self) -> float | None:
+        """Seconds left for the grid: the time per unit of work so far (a finished cell is one unit, a
+        running one its training fraction) times the units left; None before any work is done."""
+        work = self.finished + sum(self.running.values())
+        if work <= 0:
+            return None
+        left = self.total - self.done - sum(self.running.values())
+        return (self.clock() - self.t0) / work * max(0.0, left)
+
+    def _show_grid(self) -> None:
+        if self.bars is None or self.grid_bar is None:
+            return
+        eta = self.eta() if self.done < self.total else None
+        self.bars.update(
+            self.grid_bar,
+            completed=self.done,
+            count=f"{self.done}/{self.total} cells",
+            eta=f"ETA {_clock(eta)}" if eta is not None else "",
+        )
 
 
 def _clock(seconds: float) -> str:
@@ -180,15 +279,8 @@ def run_local(
     A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
     dirs = materialize(grid, out, say=lambda line: console.print(line, highlight=False))
     summary = LaunchSummary("local")
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     children = Children()
-    with Progress(*columns, console=console, transient=False) as bars, children.forwarding():
+    with Progress(*bar_columns(), console=console, transient=False) as bars, children.forwarding():
         grid_bar = bars.add_task(f"grid {grid.name}", total=len(dirs))
         todo = []
         for cell_dir in dirs:
@@ -199,18 +291,14 @@ def run_local(
                 bars.advance(grid_bar)
             else:
                 todo.append(cell_dir)
-        log = GridLog(console, grid.name, len(dirs), len(dirs) - len(todo))
+        log = GridLog(console, grid.name, len(dirs), len(dirs) - len(todo), bars, grid_bar)
 
         def one(cell_dir: Path, gpu: str | None = None) -> None:
             if children.stopping:
                 return
             cid = cell_dir.name
             log.start(cid)
-            cell_bar = bars.add_task(f"  {cid} train", total=None)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bars.update(cell_bar, description=f"  {cid} {phase}", completed=done, total=total)
-
+            progress = log.progress(cid)
             if in_process and jobs == 1 and load_cell(cell_dir).train.processes == 1:
                 from bench.train.cell import run_cell
 
@@ -219,7 +307,7 @@ def run_local(
                 env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}
                 env.update(thread_share(jobs))
                 ended = _run_subprocess(cell_dir, progress, console, children, env)
-            bars.remove_task(cell_bar)
+            log.stop(cid)
             if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)
                 summary.states[cid] = "interrupted"
                 console.print(f"[yellow]{cid}: stopped with a checkpoint; run again to continue[/]")
@@ -227,7 +315,7 @@ def run_local(
             if ended == "busy":
                 summary.states[cid] = "busy"
                 console.print(f"[yellow]{cid}: another process is training it; left to that one[/]")
-                bars.advance(grid_bar)
+                log.end(cid, "busy", None)
                 return
             result = CellDir(cell_dir).read_result()
             status = result.status.value if result is not None else "failed"
@@ -239,7 +327,6 @@ def run_local(
             if status != "done":
                 console.print(f"[yellow]{cid}: {status}[/] {(result.reason if result else '') or ''}")
             log.end(cid, status, result)
-            bars.advance(grid_bar)
 
         together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
         if together:
@@ -284,9 +371,9 @@ def _run_subprocess(
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
-                if PROGRESS_PREFIX in line:  # torchrun may prefix a worker's lines
-                    phase, done, total = line.split(PROGRESS_PREFIX, 1)[1].split()
-                    progress(phase, int(done), int(total))
+                report = parse_progress_line(line)  # torchrun may prefix a worker's lines
+                if report is not None:
+                    progress(*report)
                 else:
                     console.print(line.rstrip("\n"), markup=False, highlight=False)
             returncode = proc.wait()

@@ -11,6 +11,7 @@ import copy
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -39,6 +40,22 @@ class ModelConfig(StrictModel):
     ema_start: int = Field(
         0, ge=0, description="step from which the EMA averages; before it the EMA copies the weights"
     )
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """What samples.png and TensorBoard's `samples` image show: `images` (float NCHW in [-1, 1]) in rows
+    of `nrow`, top to bottom; with `row_labels` (one per row) each row is labelled, so an image-to-image
+    family can show input / output / target rows instead of outputs alone."""
+
+    images: torch.Tensor
+    nrow: int = 8
+    row_labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        rows = -(-len(self.images) // self.nrow)
+        if self.row_labels and len(self.row_labels) != rows:
+            raise ValueError(f"{len(self.row_labels)} row labels for {rows} rows of {self.nrow} images")
 
 
 class _ModelMeta(ABCMeta):
@@ -72,6 +89,8 @@ class GenerativeModel(metaclass=_ModelMeta):
                          Gaussian-mixture prior over VQ codes). State it keeps must live in `self.nets`
                          (buffers count) so checkpoints carry it.
     sample_given(y, g)   class-conditioned samples, for `conditional` families.
+    sample_grid(g, test) what samples.png shows: 64 samples by default; image-to-image families show
+                         test inputs, their translations and the targets, in labelled rows.
     test_metrics(test, batch_size, g)  the family's own metrics on the test split (reconstruction,
                          codebook use, cycle error ...), as name -> float.
     Latent-space hooks, for the analyses (traversal, interpolation, attribute arithmetic); a family
@@ -167,6 +186,10 @@ class GenerativeModel(metaclass=_ModelMeta):
 
     def sample_given(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} is not class-conditional")
+
+    @torch.no_grad()
+    def sample_grid(self, generator: torch.Generator, test: ImageSplit) -> SampleGrid:
+        return SampleGrid(self.sample(64, generator))
 
     @torch.no_grad()
     def test_metrics(self, test: ImageSplit, batch_size: int, generator: torch.Generator) -> dict[str, float]:

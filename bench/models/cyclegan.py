@@ -160,6 +160,15 @@ class CycleGAN(Translator):
         self._check_direction(direction)
         return self.nets["G_" + direction](x.to(self.device)).float()
 
+    def grid_rows(self, source: torch.Tensor, target: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Both directions, each input above its translation (unpaired: B is no target of A)."""
+        return [
+            ("A", source),
+            ("A->B", self.translate(source, "AB")),
+            ("B", target),
+            ("B->A", self.translate(target, "BA")),
+        ]
+
     @torch.no_grad()
     def test_metrics(self, test: ImageSplit, batch_size: int, generator: torch.Generator) -> dict[str, float]:
         """Mean absolute cycle error per pixel (images in [-1, 1]) on the test split, both ways."""

@@ -6,6 +6,9 @@ with the run's generator after training. The pool is a buffer of the A->B genera
 carry it and a model loaded later samples the same way. It never changes during training, so DDP is
 told not to broadcast it every forward. `sample` walks a generator-seeded permutation of the pool:
 with n <= pool size no image is translated twice.
+
+Its samples.png (`sample_grid`) shows test-split inputs, their translations and the targets in labelled
+rows, since translations alone cannot be judged.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
 from bench.models.adversarial import AdversarialConfig, AdversarialModel
-from bench.models.base import image_shape
+from bench.models.base import SampleGrid, image_shape
 
 DIRECTIONS = ("AB", "BA")
+GRID_COLUMNS = 8  # test images per row of samples.png
 
 
 class TranslatorConfig(AdversarialConfig):
@@ -67,6 +71,32 @@ class Translator(AdversarialModel):
         perm = torch.randperm(size, generator=generator, device=generator.device).to(owner.sample_pool.device)
         x = to_unit_range(owner.sample_pool[perm[torch.arange(n, device=perm.device) % size]])
         return self.translate(x, "AB")
+
+    @torch.no_grad()
+    def sample_grid(self, generator: torch.Generator, test: ImageSplit) -> SampleGrid:
+        """GRID_COLUMNS test images per row, picked by `generator`, in the rows of `grid_rows`."""
+        if test.targets is None:
+            raise BenchError(f"{type(self).__name__}.sample_grid needs a test split with targets")
+
+        def pick(count: int) -> torch.Tensor:
+            return torch.randperm(count, generator=generator, device=generator.device).cpu()[:GRID_COLUMNS]
+
+        idx = pick(len(test))
+        # Paired targets are the inputs' own (the same rows); an unpaired domain B gets its own pick.
+        tidx = idx if self.needs_pairing == "paired" else pick(len(test.targets))
+        source = to_unit_range(test.images[idx].to(self.device))
+        target = to_unit_range(test.targets[tidx].to(self.device))
+        rows = self.grid_rows(source, target)
+        width = min(len(x) for _, x in rows)  # an unpaired test domain may hold fewer images
+        return SampleGrid(
+            torch.cat([x[:width].float() for _, x in rows]),
+            nrow=width,
+            row_labels=tuple(label for label, _ in rows),
+        )
+
+    def grid_rows(self, source: torch.Tensor, target: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """(label, images) rows of samples.png, top to bottom: paired translation's input, output, target."""
+        return [("input", source), ("output", self.translate(source, "AB")), ("target", target)]
 
     @staticmethod
     def _targets(batch: Batch, what: str) -> torch.Tensor:

@@ -35,13 +35,13 @@ from bench.datasets import DataContext
 from bench.datasets.batches import BatchStream
 from bench.errors import BenchError
 from bench.eval.cell_eval import CellEvaluation
-from bench.eval.evaluate import versions
+from bench.eval.evaluate import cell_extractors, versions
 from bench.launch.command import THREADS_ENV
 from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
 from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
 from bench.results.identity import cell_identity
-from bench.results.plots import plot_losses, save_image_grid
+from bench.results.plots import plot_losses
 from bench.train import tensorboard
 from bench.train.checkpoint import (
     load_shard,
@@ -56,10 +56,13 @@ from bench.train.distributed import Backward, batch_plan, prepare_deepspeed, sca
 from bench.train.ema import add_ema_scores
 from bench.train.loop import fit
 from bench.train.preempt import Preempted, StopRequest, stop_check
-from bench.train.progress_log import ProgressLog
+from bench.train.progress_log import BarSink, ProgressLog
+from bench.train.sample_sheet import save_samples
 from bench.train.steplog import Diverged, StepLog
 
-Progress = Callable[[str, int, int], None]  # (phase description, completed, total)
+# (phase, completed, total[, recent mean losses]); phases as bench.train.progress_log.PHASES, total 0
+# while it is not known.
+Progress = Callable[..., None]
 
 
 def make_accelerator(train: TrainConfig) -> Accelerator:
@@ -197,6 +200,23 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _train_extractors(
+    cfg: CellConfig, evaluation: CellEvaluation, conditional: bool, progress: Progress | None
+) -> None:
+    """Train (or load from the cache) the feature extractors the metrics need before the model trains,
+    so the bars show that phase on its own and a cell that cannot be scored fails before its training.
+    Under fork_rng: the classifier seeds the global RNG, and the model's training noise must not see it
+    (the same cell trains identically whether the extractor was cached or not)."""
+    ev = cfg.eval
+    wanted = list(dict.fromkeys([*ev.metrics, *(ev.curve_metrics if ev.curve_every else [])]))
+    if progress:
+        progress("extractor", 0, 0)
+    device = evaluation.accelerator.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        test = evaluation.reference()
+        cell_extractors(wanted, evaluation.info, evaluation.train, test, evaluation.cache_dir, conditional)
+
+
 def train_and_evaluate(
     cfg: CellConfig, cell_dir: Path, progress: Progress | None = None, stop: StopRequest | None = None
 ) -> dict[str, Any]:
@@ -213,6 +233,8 @@ def train_and_evaluate(
             f"{accelerator.num_processes}; start it through `bench run`, which launches torchrun"
         )
     main = accelerator.is_main_process
+    if progress and main:
+        progress("data", 0, 0)
     plan = batch_plan(cfg.train)
     ckpt_path, metrics_path = cell.checkpoint_path, cell.metrics_path
     state, kept_rows = _agreed_resume(cell, accelerator)
@@ -250,10 +272,12 @@ def train_and_evaluate(
         sinks = [
             tensorboard.TensorBoardSink(cell_dir, purge_step=start),
             ProgressLog(total, start, prefix=cfg.cell_id, stream=sys.stderr if under_slurm else None),
+            *([BarSink(progress, total)] if progress else []),  # recent losses on the launcher's bar
         ]
     log = StepLog(metrics_path if main else None, reduce=mean, sinks=sinks)
     # Checks every weight file the metrics need now, before any training; draws the curve on flushes.
     evaluation = CellEvaluation(cfg, source, info, train_split, ctx, accelerator, cell_dir, start)
+    _train_extractors(cfg, evaluation, model.conditional, progress if main else None)
     last_ckpt = start
 
     def checkpoint(step: int) -> None:
@@ -328,12 +352,13 @@ def train_and_evaluate(
     if not main:
         return result
     model.train(False)
-    grid = model.sample(64, torch.Generator(model.device).manual_seed(cfg.eval.seed))
+    test_split = evaluation.test_split()
+    # The family's grid: samples, or an image-to-image model's inputs, translations and targets.
+    grid = model.sample_grid(torch.Generator(model.device).manual_seed(cfg.eval.seed), test_split)
     z = f", latent {cfg.latent_size}" if cfg.latent_size is not None else ""
     title = f"{cfg.model} on {cfg.dataset}{z}, seed {cfg.seed}  ({cfg.cell_id})"
-    save_image_grid(grid, cell_dir / "samples.png", title=title)
+    save_samples(grid, cell_dir / "samples.png", title=title)
     plot_losses(metrics_path, cell_dir / "losses.png", f"{cfg.cell_id}")
-    test_split = evaluation.test_split()
     gen = torch.Generator(model.device).manual_seed(cfg.eval.seed)
     metrics.update(model.test_metrics(test_split, cfg.eval.batch_size, gen))
     if progress:

@@ -1,4 +1,5 @@
-"""Progress lines in a cell's log while it trains, so `tail -f cell.log` (or slurm.log) shows a live run:
+"""A cell's progress as text: lines in its log while it trains, so `tail -f cell.log` (or slurm.log) shows
+a live run, and the `@progress` lines the local launcher turns into bars (`progress_line`, `BarSink`):
 
     step 1200/5000 (24%) | loss 0.1234, d/loss 0.6931 | 31.2 steps/s | ETA 2m 02s
 
@@ -26,6 +27,64 @@ def format_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def mean_values(rows: list[dict[str, float]], max_values: int = 6) -> dict[str, float]:
+    """The mean of each logged value over `rows` (not the step), the first `max_values` in first-seen
+    order: "loss" before "d/loss", as the family logs them."""
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row if k != "step" and k not in names]
+    means = {}
+    for name in names[:max_values]:
+        vals = [r[name] for r in rows if name in r]
+        means[name] = sum(vals) / len(vals)
+    return means
+
+
+# A cell's progress as the launcher's bars read it, one line on stdout per report (bench cell
+# --progress-lines): `@progress PHASE DONE TOTAL [NAME=VALUE ...]`. PHASE is one of PHASES; TOTAL 0
+# means not known yet; the values are the recent mean losses. The first four fields never change,
+# so a reader of old lines (tests watching the step) still parses new ones.
+PROGRESS_PREFIX = "@progress "
+PHASES = {
+    "data": "loading data",
+    "extractor": "training the extractor",
+    "train": "training",
+    "eval": "evaluating",
+}
+
+
+def progress_line(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> str:
+    extra = "".join(f" {name}={value:.4g}" for name, value in (values or {}).items() if " " not in name)
+    return f"{PROGRESS_PREFIX}{phase} {done} {total}{extra}"
+
+
+def parse_progress_line(line: str) -> tuple[str, int, int, dict[str, float]] | None:
+    """(phase, done, total, values) of a progress line (torchrun may put a rank prefix before it);
+    None for any other line, or a malformed one, which is shown as text instead."""
+    if PROGRESS_PREFIX not in line:
+        return None
+    fields = line.split(PROGRESS_PREFIX, 1)[1].split()
+    try:
+        phase, done, total = fields[0], int(fields[1]), int(fields[2])
+        values = {k: float(v) for k, v in (f.rsplit("=", 1) for f in fields[3:])}
+    except (IndexError, ValueError):
+        return None
+    return phase, done, total, values
+
+
+class BarSink:
+    """StepLog sink: at each flush, `progress("train", step, total, means)` with the flushed steps'
+    mean losses, so the launcher's bar shows recent losses (the step count comes from every step)."""
+
+    def __init__(self, progress: Callable[..., None], total: int, max_values: int = 4) -> None:
+        self.progress, self.total, self.max_values = progress, total, max_values
+
+    def __call__(self, rows: list[dict[str, float]]) -> None:
+        if rows:
+            step = int(rows[-1]["step"]) + 1
+            self.progress("train", step, self.total, mean_values(rows, self.max_values))
 
 
 class ProgressLog:
@@ -72,13 +131,7 @@ class ProgressLog:
         self._since, self._last_step, self._last_time = [], step, now
 
     def line(self, step: int, now: float) -> str:
-        names: list[str] = []
-        for row in self._since:  # in first-seen order: "loss" before "d/loss" as the family logs them
-            names += [k for k in row if k != "step" and k not in names]
-        means = []
-        for name in names[: self.max_values]:
-            vals = [r[name] for r in self._since if name in r]
-            means.append(f"{name} {sum(vals) / len(vals):.4g}")
+        means = [f"{name} {value:.4g}" for name, value in mean_values(self._since, self.max_values).items()]
         parts = [
             f"step {step}/{self.total} ({100 * step / self.total:.0f}%)" if self.total else f"step {step}"
         ]

@@ -6,8 +6,8 @@ Two writers feed one SummaryWriter per cell folder and process:
   logs) as scalars `train/<name>`. It runs on flush steps only, with the host floats StepLog already
   copied, so TensorBoard adds no device sync to a training step (about 0.1 ms per value on a busy
   2-core CPU: 5 ms for a flush of 10 steps x 6 values).
-- `log_curve_point`, for the training-curve evaluation: its metrics as `eval/<name>` and a grid of the
-  samples it scored as the image `samples`, at the step it scored them.
+- `log_curve_point`, for the training-curve evaluation: its metrics as `eval/<name>` and the model's
+  sample grid (what samples.png shows, labelled rows included) as the image `samples`, at that step.
 
 A resumed cell opens its writer with `purge_step` = the checkpoint's step: TensorBoard then hides what
 the interrupted attempt logged after that step, as metrics.jsonl is truncated there.
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from bench.models.base import SampleGrid
 
 TB_DIR = "tb"
 FLUSH_SECONDS = 10
@@ -76,7 +78,7 @@ class TensorBoardSink:
                     self.writer.add_scalar(f"train/{name}", value, step)
 
 
-def _grid(images: torch.Tensor, max_images: int = 64) -> torch.Tensor:
+def _grid(images: torch.Tensor, nrow: int = 8, max_images: int = 64) -> torch.Tensor:
     """float CHW in [0, 1]: uint8 images as they are, float images read as [-1, 1] (model.sample)."""
     from torchvision.utils import make_grid
 
@@ -84,17 +86,26 @@ def _grid(images: torch.Tensor, max_images: int = 64) -> torch.Tensor:
     x = x.float() / 255 if x.dtype == torch.uint8 else (x.float().clamp(-1, 1) + 1) / 2
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
-    return make_grid(x, nrow=8, padding=2, pad_value=1.0)
+    return make_grid(x, nrow=nrow, padding=2, pad_value=1.0)
 
 
 def log_curve_point(
-    cell_dir: Path, step: int, metrics: dict[str, Any], images: torch.Tensor | None = None
+    cell_dir: Path,
+    step: int,
+    metrics: dict[str, Any],
+    images: torch.Tensor | SampleGrid | None = None,
 ) -> None:
     """One point of the training curve: each real-valued metric as `eval/<name>` and, with `images`
-    (NCHW, float in [-1, 1] or uint8), the first 64 of them as the image `samples`, at `step`."""
+    (a model's SampleGrid, or NCHW float in [-1, 1] or uint8), up to 64 of them as the image `samples`,
+    at `step`."""
     writer = writer_for(cell_dir)
     for name, value in _scalars(metrics).items():
         if name != "step" and math.isfinite(value):
             writer.add_scalar(f"eval/{name}", value, int(step))
-    if images is not None and len(images):
+    if isinstance(images, SampleGrid):
+        from bench.train.sample_sheet import sheet
+
+        images, nrow = sheet(images)
+        writer.add_image("samples", _grid(images, nrow, max_images=len(images)), int(step), dataformats="CHW")
+    elif images is not None and len(images):
         writer.add_image("samples", _grid(images), int(step), dataformats="CHW")
