@@ -255,3 +255,60 @@ def test_cuda_graph_steps_train_like_eager_ones_on_a_gpu(tmp_path: Path, name: s
         mean_e = sum(r[k] for r in eager) / steps
         mean_g = sum(r[k] for r in graphed) / steps
         assert mean_g == pytest.approx(mean_e, rel=0.05, abs=1e-3), k
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(n for n in CELLS if MODELS.get(n).capture_blocker(MODELS.get(n).Config(**CELLS[n][1])) is None),
+)
+def test_capturable_steps_build_no_tensor_from_host_values(tmp_path: Path, name: str, monkeypatch) -> None:
+    """What the CPU can check of a family validation lets capture: its training step makes no tensor
+    from Python data (`torch.tensor`, `new_tensor`, `as_tensor` of a number: `aten.lift_fresh`), which
+    on a GPU is a copy from pageable host memory that CUDA graph capture refuses. The optimizer step,
+    the EMA update and the log flush are outside (they run outside the graph, or only at warm-up)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from bench.train.ema import EMAUpdate
+
+    class HostData(TorchDispatchMode):
+        exempt, seen = 0, []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if not self.exempt and func.overloadpacket in (
+                torch.ops.aten.lift_fresh,
+                torch.ops.aten.lift_fresh_copy,
+            ):
+                self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    mode = HostData()
+
+    def exempt(fn):
+        def wrapped(*a, **k):
+            mode.exempt += 1
+            try:
+                return fn(*a, **k)
+            finally:
+                mode.exempt -= 1
+
+        return wrapped
+
+    monkeypatch.setattr(StepLog, "flush", exempt(StepLog.flush))
+    monkeypatch.setattr(EMAUpdate, "after_step", exempt(EMAUpdate.after_step))
+    pre = register_optimizer_step_pre_hook(lambda *a: setattr(mode, "exempt", mode.exempt + 1))
+    post = register_optimizer_step_post_hook(lambda *a: setattr(mode, "exempt", mode.exempt - 1))
+    pairing, args = CELLS[name]
+    family = MODELS.get(name)
+    torch.manual_seed(0)
+    model = family(family.Config(**args, ema=0.9), _info(pairing), LATENT if family.uses_latent else None)
+    stream = BatchStream(_split(24, pairing, 0), 8, torch.device("cpu"), seed=0, paired=pairing == "paired")
+    try:
+        model.begin(2)
+        opts = model.optimizers()
+        with mode:
+            fit(model, opts, stream, Accelerator(cpu=True), StepLog(tmp_path / "m.jsonl"), 0, 2, log_every=2)
+    finally:
+        pre.remove()
+        post.remove()
+    assert not mode.seen, f"{name}: tensors from host data in a step: {sorted(set(mode.seen))}"

@@ -82,7 +82,9 @@ class GenerativeModel(metaclass=_ModelMeta):
 
     nets:       every trainable network by name; the runner prepares (device, DDP) and checkpoints them
                 and puts the prepared ones back, so always call them through `self.nets[...]`.
-    optimizers: one optimizer per phase name, built once from the nets' parameters.
+    optimizers: one optimizer per phase name, built once from the nets' parameters, each through
+                `self.adam(...)` (the runner's kernel: fused on CUDA, capturable for CUDA graphs).
+    capture_blocker(cfg)  why the step cannot be captured as a CUDA graph (None: it can).
     phases:     the phases of training step `step`, in order; each phase gets a fresh batch (unless
                 `phase_uses_batch(phase)` is False: then `training_step` gets None), one backward of
                 its "loss" and one step of its optimizer.
