@@ -49,6 +49,8 @@ def _losses(model, tmp_path: Path, steps: int, device: str = "cpu", cuda_graphs:
     path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.jsonl"
     torch.manual_seed(1)
     model.begin(steps)
+    if device != "cpu":  # accelerate's state is process-wide; earlier tests made a CPU one
+        AcceleratorState._reset_state(reset_partial_state=False)
     acc = Accelerator(cpu=device == "cpu")
     fit(model, model.optimizers(), stream, acc, StepLog(path), 0, steps, steps, cuda_graphs=cuda_graphs)
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -216,7 +218,7 @@ def test_a_compiled_cell_records_its_fast_paths(tmp_path: Path, write_grid, one_
     from bench.results import store
 
     train = {"steps": 6, "batch_size": 16, "log_every": 3, "checkpoint_every": 0, "compile": "default"}
-    eval_ = {"n_samples": 60, "kid_subset_size": 20, "kid_subsets": 2, "batch_size": 60, "metrics": ["fd"]}
+    eval_ = {"n_samples": 60, "kid_subset_size": 20, "kid_subsets": 2, "batch_size": 60, "metrics": []}
     grid = load_grid(str(write_grid(models=[{"mlp_vae": {"hidden": [32]}}], train=train, eval=eval_)))
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
     summary = run_local(grid, tmp_path / "out", quiet, in_process=True)
