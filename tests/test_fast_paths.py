@@ -259,11 +259,21 @@ def test_cuda_graph_steps_train_like_eager_ones_on_a_gpu(tmp_path: Path, name: s
         assert mean_g == pytest.approx(mean_e, rel=0.05, abs=1e-3), k
 
 
-@pytest.mark.parametrize(
-    "name",
-    sorted(n for n in CELLS if MODELS.get(n).capture_blocker(MODELS.get(n).Config(**CELLS[n][1])) is None),
-)
-def test_capturable_steps_build_no_tensor_from_host_values(tmp_path: Path, name: str, monkeypatch) -> None:
+def _capturable(name: str) -> bool:
+    family = MODELS.get(name)
+    return family.capture_blocker(family.Config(**CELLS[name][1])) is None
+
+
+# Every family validation lets capture, and the VAE's other likelihoods (the cells use the default).
+HOST_DATA_CASES = [(n, {}) for n in sorted(CELLS) if _capturable(n)] + [
+    ("mlp_vae", {"likelihood": name}) for name in ("gaussian", "discretized_gaussian", "discretized_logistic")
+]
+
+
+@pytest.mark.parametrize(("name", "extra"), HOST_DATA_CASES, ids=[f"{n}{e}" for n, e in HOST_DATA_CASES])
+def test_capturable_steps_build_no_tensor_from_host_values(
+    tmp_path: Path, name: str, extra: dict, monkeypatch
+) -> None:
     """What the CPU can check of a family validation lets capture: its training step makes no tensor
     from Python data (`torch.tensor`, `new_tensor`, `as_tensor` of a number: `aten.lift_fresh`), which
     on a GPU is a copy from pageable host memory that CUDA graph capture refuses. The optimizer step,
@@ -303,7 +313,8 @@ def test_capturable_steps_build_no_tensor_from_host_values(tmp_path: Path, name:
     pairing, args = CELLS[name]
     family = MODELS.get(name)
     torch.manual_seed(0)
-    model = family(family.Config(**args, ema=0.9), _info(pairing), LATENT if family.uses_latent else None)
+    cfg = family.Config(**args, **extra, ema=0.9)
+    model = family(cfg, _info(pairing), LATENT if family.uses_latent else None)
     stream = BatchStream(_split(24, pairing, 0), 8, torch.device("cpu"), seed=0, paired=pairing == "paired")
     try:
         model.begin(2)

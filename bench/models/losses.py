@@ -63,13 +63,8 @@ def gaussian_nll_sum(mean: torch.Tensor, x: torch.Tensor, sigma2: float | torch.
     sum((x - mean)^2) / (2 sigma2) + D/2 log(2 pi sigma2); with a fixed sigma2 the second term is a
     constant, so training may drop it (an MSE-sum loss is this NLL at sigma2 = 1/2, minus D/2 log pi)."""
     sq = (x.float() - mean.float()).pow(2).flatten(1).sum(1)
-    # Filled on the device, not copied from host values: a step captured as a CUDA graph cannot copy
-    # from pageable host memory (bench/train/cuda_graphs.py). The same float32 values as before.
-    d = torch.full((), float(x[0].numel()), dtype=sq.dtype, device=sq.device)
-    if isinstance(sigma2, torch.Tensor):
-        s2 = sigma2.to(device=sq.device, dtype=torch.float32)
-    else:
-        s2 = torch.full((), float(sigma2), dtype=torch.float32, device=sq.device)
+    d = sq.new_tensor(x[0].numel())
+    s2 = torch.as_tensor(sigma2, dtype=torch.float32, device=sq.device)
     return sq / (2 * s2) + 0.5 * d * torch.log(2 * math.pi * s2)
 
 
