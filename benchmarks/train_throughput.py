@@ -152,6 +152,12 @@ def inception_rate(batch: int, rounds: int, bf16: bool) -> float:
     return batch / statistics.median(times)
 
 
+def _config_fields(family: str) -> dict:
+    from bench.models import MODELS
+
+    return MODELS.get(family).Config.model_fields
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--family", default="dcgan")
@@ -193,10 +199,11 @@ def main() -> None:
         print(json.dumps(one))
         return
     base = paths[0]
+    width = f" width {args.width}" if "g_width" in _config_fields(args.family) else ""
     for p, r in rates.items():
         ratio = f", {r['steps_per_s'] / one['steps_per_s']:.2f}x {base}" if p != base else ""
         print(
-            f"{args.family} {args.resolution}px width {args.width} batch {args.batch} on {r['device']}, "
+            f"{args.family} {args.resolution}px{width} batch {args.batch} on {r['device']}, "
             f"{p}: {r['steps_per_s']:.1f} steps/s, {r['images_per_s']:.0f} img/s{ratio}"
         )
     if args.packed > 1:

@@ -7,8 +7,9 @@ The first steps pay the compilation (tens of seconds cold on a CPU, cached after
 on-disk cache); "max-autotune" also benchmarks kernel choices (and uses CUDA graphs on a GPU) and
 compiles for longer.
 
-Compiled kernels may sum in another order than eager ones: losses agree to about 1e-5 relative per
-step on the CPU (tests/test_fast_paths.py), and the setting is part of the cell's id.
+Compiled kernels may sum in another order than eager ones: on the CPU the logged losses of 8 steps
+were bitwise equal (MLP VAE) or within 2e-7 relative (DCGAN) (tests/test_fast_paths.py bounds 1e-5),
+and the setting is part of the cell's id.
 """
 
 from __future__ import annotations
