@@ -325,3 +325,86 @@ def test_capturable_steps_build_no_tensor_from_host_values(
         pre.remove()
         post.remove()
     assert not mode.seen, f"{name}: tensors from host data in a step: {sorted(set(mode.seen))}"
+
+
+class HostReplay:
+    """A CPU stand-in for `CudaCapture` with a graph's semantics: capture leaves no trace (it runs the
+    step once to learn its outputs, then puts weights, buffers, optimizer state and the RNG back), and
+    every replay runs the recorded step again on the static batches, writing into the same outputs."""
+
+    device_type = "cpu"
+
+    def __init__(self, model, optimizers) -> None:
+        self.model, self.optimizers, self.warmups, self.captures, self.replays = model, optimizers, 0, 0, 0
+
+    def warmup(self, fn):
+        self.warmups += 1
+        return fn()
+
+    def capture(self, fn):
+        import copy
+
+        from bench.models.base import unwrap
+
+        nets = {k: copy.deepcopy(unwrap(n).state_dict()) for k, n in self.model.nets.items()}
+        opts = {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()}
+        rng = torch.get_rng_state()
+        outputs = fn()
+        for k, n in self.model.nets.items():
+            unwrap(n).load_state_dict(nets[k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(opts[k])
+        torch.set_rng_state(rng)
+        self.captures += 1
+
+        def replay() -> None:
+            self.replays += 1
+            for (_, out), (_, new) in zip(outputs, fn(), strict=True):
+                for k, v in out.items():
+                    v.detach().copy_(new[k])
+
+        return replay, outputs
+
+
+def _graphed(
+    name: str, tmp_path: Path, steps: int, monkeypatch, **args
+) -> tuple[list[dict], object, HostReplay]:
+    from bench.train import cuda_graphs
+
+    pairing, cell_args = CELLS[name]
+    family = MODELS.get(name)
+    torch.manual_seed(0)
+    model = family(family.Config(**{**cell_args, **args}), _info(pairing), LATENT)
+    opts = model.optimizers()
+    device = HostReplay(model, opts)
+    monkeypatch.setattr(cuda_graphs, "CudaCapture", lambda: device)
+    model.optimizers = lambda: opts
+    rows = _losses(model, tmp_path, steps, cuda_graphs=True)
+    return rows, model, device
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "dcgan"])
+def test_the_graphed_step_driver_replays_exactly_the_eager_steps(
+    tmp_path: Path, name: str, monkeypatch
+) -> None:
+    """The driver's part of train.cuda_graphs, on the CPU: warm-up steps, one capture, static batches
+    refilled before every replay, outputs copied out, the EMA updated after each replay. With a replay
+    that re-runs the recorded step the run must be bitwise the eager one (same batches, same order)."""
+    steps = 8
+    graphed, model, device = _graphed(name, tmp_path, steps, monkeypatch, ema=0.9)
+    torch.manual_seed(0)
+    family = MODELS.get(name)
+    eager_model = family(family.Config(**CELLS[name][1], ema=0.9), _info("none"), LATENT)
+    eager = _losses(eager_model, tmp_path, steps)
+    assert (device.warmups, device.captures, device.replays) == (3, 1, steps - 3)
+    assert graphed == eager
+    for k, net in eager_model.nets.items():  # the EMA copies too: updated after each replay
+        for a, b in zip(net.state_dict().values(), model.nets[k].state_dict().values(), strict=True):
+            assert torch.equal(a, b), k
+
+
+def test_the_graphed_step_refuses_phases_that_change(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(
+        BenchError, match=r"train\.cuda_graphs: the phases changed at step \d+ \(e after d, d, g\)"
+    ):
+        _graphed("dcgan_encoder", tmp_path, 8, monkeypatch, critic_steps=2)

@@ -15,6 +15,10 @@ needs, and how it is met:
   Python value a graph cannot see. Nothing between the sampling phase and the end of a step changes the
   sampling nets, so the result is the same.
 
+Tested on the CPU: the driver (warm-up, one capture, static batches, outputs, EMA) with a host stand-in
+for the device whose replay re-runs the recorded step, bitwise against eager; what validation refuses.
+On a GPU (skipped without one): graphed against eager losses.
+
 What cannot be captured is refused when the grid is validated (`check_cuda_graphs`): no GPU, several
 processes (their gradient all-reduce), torch.compile on top, and families whose step cannot be replayed
 (`GenerativeModel.capture_blocker`: a double backward, phases that change during training).
@@ -22,6 +26,7 @@ processes (their gradient all-reduce), torch.compile on top, and families whose 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
 
@@ -77,6 +82,33 @@ def _fill(static: Batch | None, batch: Batch | None) -> None:
             dst.copy_(src, non_blocking=True)
 
 
+class CudaCapture:
+    """The device side of `GraphedStep`: warm-up on a side stream, capture, replay. Tests put a host
+    stand-in here (tests/test_fast_paths.py), so the driver's logic is checked without a GPU."""
+
+    device_type = "cuda"
+
+    def __init__(self) -> None:
+        if not torch.cuda.is_available():
+            raise BenchError("train.cuda_graphs: no GPU is visible")
+        self.side = torch.cuda.Stream()
+
+    def warmup(self, fn: Callable[[], PhaseOutputs]) -> PhaseOutputs:
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            outs = fn()
+        torch.cuda.current_stream().wait_stream(self.side)
+        return outs
+
+    def capture(self, fn: Callable[[], PhaseOutputs]) -> tuple[Callable[[], None], PhaseOutputs]:
+        """(replay, the outputs each replay overwrites). Capture runs no kernel: it trains nothing."""
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = fn()
+        return graph.replay, outputs
+
+
 class GraphedStep:
     """Call with the step number: trains that step and returns its phase outputs (as the eager step)."""
 
@@ -88,19 +120,19 @@ class GraphedStep:
         bf16: bool,
         ema: EMAUpdate | None,
         warmup: int = WARMUP_STEPS,
+        device: CudaCapture | None = None,
     ) -> None:
-        if not torch.cuda.is_available():
-            raise BenchError("train.cuda_graphs: no GPU is visible")
+        self.device = device or CudaCapture()
         self.model, self.optimizers, self.stream, self.ema = model, optimizers, stream, ema
         self.bf16, self.warmup, self.warmed = bf16, warmup, 0
         self.phases: tuple[str, ...] | None = None
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.replay: Callable[[], None] | None = None
         self.static: list[Batch | None] = []
         self.outputs: PhaseOutputs = []
-        self.side = torch.cuda.Stream()
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False)
+        kind = self.device.device_type
+        return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False)
 
     def _run(self, batches: list[Batch | None], step: int, ema: EMAUpdate | None) -> PhaseOutputs:
         assert self.phases is not None
@@ -120,29 +152,16 @@ class GraphedStep:
             )
         batches = draw_batches(self.model, phases, self.stream)
         if self.warmed < self.warmup:
-            self.side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(self.side):
-                outs = self._run(batches, step, self.ema)
-            torch.cuda.current_stream().wait_stream(self.side)
             self.warmed += 1
-            return outs
-        if self.graph is None:
-            self._capture(batches, step)
+            return self.device.warmup(lambda: self._run(batches, step, self.ema))
+        if self.replay is None:
+            self.static = [_static_copy(b) for b in batches]
+            self.replay, self.outputs = self.device.capture(lambda: self._run(self.static, step, None))
         for static, batch in zip(self.static, batches, strict=True):
             _fill(static, batch)
-        assert self.graph is not None
-        self.graph.replay()
+        self.replay()
         if self.ema is not None:
             for phase in phases:
                 self.ema.after_step(phase, step)
         # The graph writes its outputs into the same memory every replay: hand out copies.
         return [(phase, {k: v.detach().clone() for k, v in out.items()}) for phase, out in self.outputs]
-
-    def _capture(self, batches: list[Batch | None], step: int) -> None:
-        """Record one step (capture runs no kernel: the first replay trains this step)."""
-        self.static = [_static_copy(b) for b in batches]
-        torch.cuda.synchronize()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.outputs = self._run(self.static, step, None)
-        self.graph = graph
