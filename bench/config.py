@@ -81,6 +81,14 @@ class TrainConfig(StrictModel):
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="scale learning rates by (global batch / batch_size), or its square root"
     )
+    # Fast paths of the step (bench/train/compile.py, bench/train/cuda_graphs.py). They change the
+    # arithmetic slightly (fused kernels, other reduction orders), so they are part of the cell's id.
+    compile: Literal["none", "default", "max-autotune"] = Field(
+        "none", description="torch.compile the trained nets with this mode; none = eager"
+    )
+    cuda_graphs: bool = Field(
+        False, description="capture the whole training step as one CUDA graph (GPU, one process)"
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainConfig:
@@ -163,6 +171,10 @@ class EvalConfig(StrictModel):
 # re-uses the trained cell: evaluation settings are recorded per score (its protocol) instead, and a
 # finished cell asked for other evaluation settings is evaluated again from its final checkpoint.
 NOT_TRAINING = {"eval": None, "train": ("log_every", "checkpoint_every")}
+# Training settings added after cells were first recorded: at their default they are left out of the
+# identity, so a finished cell keeps its id (its weights were trained exactly so); any other value is
+# part of it.
+OMITTED_AT_DEFAULT = {"train": {"compile": "none", "cuda_graphs": False}}
 
 
 class CellConfig(StrictModel):
@@ -185,6 +197,10 @@ class CellConfig(StrictModel):
                 dump.pop(section)
             else:
                 for key in keys:
+                    dump[section].pop(key)
+        for section, defaults in OMITTED_AT_DEFAULT.items():
+            for key, default in defaults.items():
+                if dump[section].get(key) == default:
                     dump[section].pop(key)
         return dump
 

@@ -37,6 +37,7 @@ from bench.config import (
     validate,
 )
 from bench.errors import BenchError
+from bench.train.cuda_graphs import check_cuda_graphs
 from bench.train.distributed import batch_plan, check_distributed
 
 AXES = ("models", "datasets", "latent_sizes", "seeds")
@@ -313,6 +314,7 @@ def expand(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = 
             for z, seed in itertools.product(sizes, seeds):
                 _check_family_needs(family, info, f"{p}models.{m} on {d}")
                 check_distributed(family, train, f"{p}models.{m}")
+                check_cuda_graphs(family, m_cfg, train, f"{p}models.{m}")
                 family.check(m_cfg, info, z, where=f"{p}models.{m} on {d}")
                 _check_eval(evaluation, info, f"{p}eval")
                 _check_some_metric(family, evaluation, f"{p}eval.metrics")

@@ -63,6 +63,12 @@ def check_devices(grid: Grid) -> None:
             f"train.device: {len(wanting)} cell(s) ask for cuda (e.g. {wanting[0]}) but no GPU is visible "
             "here; use train.device: auto or cpu, or run them where there is one (--launcher slurm)"
         )
+    graphed = [c.cell_id for c in grid.cells if c.train.cuda_graphs]
+    if graphed and not torch.cuda.is_available():
+        raise BenchError(
+            f"train.cuda_graphs: {len(graphed)} cell(s) ask for CUDA graphs (e.g. {graphed[0]}) but no GPU "
+            "is visible here; set cuda_graphs: false, or run them where there is one (--launcher slurm)"
+        )
 
 
 def dry_run_problems(grid: Grid, cli_root: Path | None, say: Any = print) -> list[str]:

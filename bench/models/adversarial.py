@@ -279,6 +279,12 @@ class AdversarialModel(GenerativeModel):
                 f"{where}.loss: {cfg.loss} needs a gradient penalty, which this family cannot take"
             )
 
+    @classmethod
+    def capture_blocker(cls, cfg: AdversarialConfig) -> str | None:
+        if GAME_LOSSES.get(cfg.loss).penalty:
+            return f"the {cfg.loss} gradient penalty takes a double backward"
+        return None
+
     # --- what a family defines -------------------------------------------------------------------
     def make_fakes(self, batch: Batch | None, n: int) -> Any:
         raise NotImplementedError
@@ -334,7 +340,7 @@ class AdversarialModel(GenerativeModel):
             return [p for n in names for p in self.nets[n].parameters()]
 
         return {
-            phase: torch.optim.Adam(params(names), lr=self.cfg.lr, betas=betas)
+            phase: self.adam(params(names), lr=self.cfg.lr, betas=betas)
             for phase, names in self.optimizer_nets.items()
         }
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -58,6 +58,32 @@ class SampleGrid:
             raise ValueError(f"{len(self.row_labels)} row labels for {rows} rows of {self.nrow} images")
 
 
+@dataclass(frozen=True)
+class AdamKernel:
+    """How the update of every training optimizer runs. The runner picks it for the device and the step
+    (`for_device`); families only say what to optimise, through `GenerativeModel.adam`, so this is the
+    one place optimizers are configured.
+
+    fused: one kernel for all parameters (CUDA); otherwise foreach (a few multi-tensor kernels instead
+    of a loop over parameters). capturable: step counters and the update stay on the device, so a CUDA
+    graph can hold the whole step (bench/train/cuda_graphs.py)."""
+
+    fused: bool = False
+    capturable: bool = False
+
+    @classmethod
+    def for_device(cls, device: torch.device, capturable: bool = False) -> AdamKernel:
+        return cls(fused=device.type == "cuda", capturable=capturable)
+
+    def options(self) -> dict[str, bool]:
+        flavour = {"fused": True} if self.fused else {"foreach": True}
+        return {**flavour, "capturable": self.capturable} if self.capturable else flavour
+
+    def record(self) -> dict[str, Any]:
+        """What result.json keeps about it (the training record)."""
+        return {"optimizer_kernel": "fused" if self.fused else "foreach", "capturable": self.capturable}
+
+
 class _ModelMeta(ABCMeta):
     """Runs `_after_init` once a family's own __init__ has built every net (the EMA copies need them)."""
 
@@ -72,7 +98,9 @@ class GenerativeModel(metaclass=_ModelMeta):
 
     nets:       every trainable network by name; the runner prepares (device, DDP) and checkpoints them
                 and puts the prepared ones back, so always call them through `self.nets[...]`.
-    optimizers: one optimizer per phase name, built once from the nets' parameters.
+    optimizers: one optimizer per phase name, built once from the nets' parameters, each through
+                `self.adam(...)` (the runner's kernel: fused on CUDA, capturable for CUDA graphs).
+    capture_blocker(cfg)  why the step cannot be captured as a CUDA graph (None: it can).
     phases:     the phases of training step `step`, in order; each phase gets a fresh batch (unless
                 `phase_uses_batch(phase)` is False: then `training_step` gets None), one backward of
                 its "loss" and one step of its optimizer.
@@ -119,11 +147,25 @@ class GenerativeModel(metaclass=_ModelMeta):
         self.cfg, self.info, self.latent_size = cfg, info, latent_size
         self.nets: dict[str, nn.Module] = {}
         self.total_steps = 0
+        self.adam_kernel = AdamKernel()  # set by the runner before it calls optimizers()
 
     @classmethod
     def check(cls, cfg: StrictModel, info: DatasetInfo, latent_size: int | None, where: str) -> None:
         """Refuse, at validation time, a dataset or latent size this family cannot train on."""
         return None
+
+    @classmethod
+    def capture_blocker(cls, cfg: StrictModel) -> str | None:
+        """Why one training step of this family (with `cfg`) cannot be captured as one CUDA graph, in a
+        few words; None when it can. A captured step replays the same kernels every step: the phases
+        must not change over training and nothing may branch on values."""
+        return None
+
+    def adam(
+        self, params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)
+    ) -> torch.optim.Adam:
+        """Every family builds its Adam here, with the kernel the runner chose (`self.adam_kernel`)."""
+        return torch.optim.Adam(params, lr=lr, betas=betas, **self.adam_kernel.options())
 
     def _after_init(self) -> None:
         """Adds the EMA copies of the sampling nets (frozen; the EMA update writes them)."""

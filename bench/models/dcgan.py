@@ -172,6 +172,10 @@ class DCGANEncoder(DCGAN):
     def phases(self, step: int) -> tuple[str, ...]:
         return ("e",) if step >= self.gan_steps else tuple(super().phases(step))
 
+    @classmethod
+    def capture_blocker(cls, cfg: DCGANEncoderConfig) -> str | None:
+        return super().capture_blocker(cfg) or "its phases change during training (E trains after the GAN)"
+
     def extra_phase(self, batch: Batch | None, phase: str) -> dict[str, torch.Tensor]:
         if phase != "e":
             return super().extra_phase(batch, phase)

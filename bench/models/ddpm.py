@@ -138,7 +138,7 @@ class DDPM(GenerativeModel):
             )
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"main": torch.optim.Adam(self.nets["unet"].parameters(), lr=self.cfg.lr)}
+        return {"main": self.adam(self.nets["unet"].parameters(), lr=self.cfg.lr)}
 
     def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
         x0 = batch.x

@@ -126,7 +126,7 @@ class VAE(GenerativeModel):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         params = [p for net in self.nets.values() for p in net.parameters() if p.requires_grad]
-        return {"main": torch.optim.Adam(params, lr=self.cfg.lr)}
+        return {"main": self.adam(params, lr=self.cfg.lr)}
 
     def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
         mu, logvar = self.posterior(batch.x, batch.y)

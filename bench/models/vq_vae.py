@@ -106,7 +106,7 @@ class VQVAE(GenerativeModel):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         # The prior's parameters (prior: vae) take no gradient here; `finalize` fits them.
         params = [p for net in self.nets.values() for p in net.parameters() if p.requires_grad]
-        return {"main": torch.optim.Adam(params, lr=self.cfg.lr)}
+        return {"main": self.adam(params, lr=self.cfg.lr)}
 
     def training_step(self, batch: Batch, phase: str) -> dict[str, torch.Tensor]:
         z_q, codebook, commitment, idx = self.nets["quantizer"](self.nets["encoder"](batch.x))

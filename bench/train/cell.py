@@ -37,6 +37,7 @@ from bench.errors import BenchError
 from bench.eval.cell_eval import CellEvaluation
 from bench.eval.evaluate import cell_extractors, versions
 from bench.launch.command import THREADS_ENV
+from bench.models.base import AdamKernel
 from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
 from bench.results.cell_lock import CellLock, now_iso, slurm_job_id
@@ -51,13 +52,16 @@ from bench.train.checkpoint import (
     save_shard,
     set_rng_state,
 )
+from bench.train.compile import compile_nets
 from bench.train.cost import device_name, images_seen, peak_memory
-from bench.train.distributed import Backward, batch_plan, prepare_deepspeed, scale_learning_rates
+from bench.train.distributed import batch_plan, prepare_deepspeed, prepare_net, scale_learning_rates
 from bench.train.ema import add_ema_scores
 from bench.train.loop import fit
+from bench.train.numerics import set_device_numerics
 from bench.train.preempt import Preempted, StopRequest, stop_check
 from bench.train.progress_log import BarSink, ProgressLog
 from bench.train.sample_sheet import save_samples
+from bench.train.step import Backward
 from bench.train.steplog import Diverged, StepLog
 
 # (phase, completed, total[, recent mean losses]); phases as bench.train.progress_log.PHASES, total 0
@@ -69,6 +73,10 @@ def make_accelerator(train: TrainConfig) -> Accelerator:
     cuda = train.device == "cuda" or (train.device == "auto" and torch.cuda.is_available())
     if train.device == "cuda" and not torch.cuda.is_available():
         raise BenchError("train.device: 'cuda' was asked for but no GPU is visible")
+    if train.cuda_graphs and not cuda:
+        raise BenchError(
+            "train.cuda_graphs: CUDA graphs need a GPU and none is visible; set cuda_graphs: false"
+        )
     mixed = train.mixed_precision if train.mixed_precision != "auto" else ("bf16" if cuda else "no")
     # Several cells may run one after another in one process (tests, --in-process): accelerate keeps
     # its state in a process-wide singleton that refuses a second, different configuration.
@@ -81,6 +89,7 @@ def _build(cfg: CellConfig, cell: CellDir, accelerator: Accelerator, state: dict
     source, info, model = built.source, built.info, built.model
     if state is not None:  # before wrapping: DeepSpeed copies its fp32 master weights when it starts
         restore_nets(state, model.nets)
+    model.adam_kernel = AdamKernel.for_device(accelerator.device, capturable=cfg.train.cuda_graphs)
     optimizers = model.optimizers()
     scale_learning_rates(optimizers, batch_plan(cfg.train).lr_scale)
     cuda = accelerator.device.type == "cuda"
@@ -94,10 +103,12 @@ def _build(cfg: CellConfig, cell: CellDir, accelerator: Accelerator, state: dict
             model.nets, optimizers, cfg.train, batch_plan(cfg.train), bf16
         )
         return source, info, model, optimizers, backward
-    # Only the nets go through accelerate (device placement, DDP). Its optimizer wrapper adds nothing
-    # the loop uses (gradient accumulation, fp16 loss scaling) and costs a filesystem lookup on every
-    # step (accelerate 1.x checks `is_lomo_available()` in `step`): ~0.4 ms per phase on a CPU.
-    model.nets = {name: accelerator.prepare_model(net) for name, net in model.nets.items()}
+    # Only the nets go through accelerate (device placement, DDP; see prepare_net). Its optimizer
+    # wrapper adds nothing the loop uses (gradient accumulation, fp16 loss scaling) and costs a
+    # filesystem lookup on every step (accelerate 1.x checks `is_lomo_available()` in `step`): ~0.4 ms
+    # per phase on a CPU. torch.compile (train.compile) wraps the prepared nets, DDP included.
+    model.nets = {name: prepare_net(accelerator, net) for name, net in model.nets.items()}
+    model.nets = compile_nets(model, cfg.train.compile)
     return source, info, model, optimizers, backward
 
 
@@ -111,7 +122,7 @@ def _plain_nets(nets: dict[str, torch.nn.Module], accelerator: Accelerator) -> d
         for net in nets.values():
             for buffer in accelerator.unwrap_model(net).buffers():
                 torch.distributed.broadcast(buffer, src=0)
-    return {k: accelerator.unwrap_model(net) for k, net in nets.items()}
+    return {k: accelerator.unwrap_model(net, keep_torch_compile=False) for k, net in nets.items()}
 
 
 def _restore_run_state(
@@ -227,6 +238,7 @@ def train_and_evaluate(
     if threads:  # the grid's setting, else the share of the cores the launcher gave this cell
         torch.set_num_threads(threads)
     accelerator = make_accelerator(cfg.train)
+    numerics = set_device_numerics(accelerator.device)  # every cell: a worker may have run others before
     if accelerator.num_processes != cfg.train.processes:
         raise BenchError(
             f"train.processes: the cell asks for {cfg.train.processes} process(es) but runs in "
@@ -316,6 +328,7 @@ def train_and_evaluate(
         on_flush=on_flush,
         stop=stop_check(stop, accelerator) if stop is not None else None,
         backward=backward,
+        cuda_graphs=cfg.train.cuda_graphs,
     )
     if reached < total:
         checkpoint(reached)
@@ -341,6 +354,10 @@ def train_and_evaluate(
             **plan.record(cfg.train),
             "device": accelerator.device.type,
             "mixed_precision": accelerator.mixed_precision,
+            "compile": cfg.train.compile,
+            "cuda_graphs": cfg.train.cuda_graphs,
+            **model.adam_kernel.record(),
+            **numerics,
         },
         "num_parameters": model.num_parameters(),
     }

@@ -17,7 +17,6 @@ validation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +25,7 @@ from torch import nn
 
 from bench.config import TrainConfig
 from bench.errors import BenchError
-
-Backward = Callable[[str, torch.Tensor], None]  # (phase, loss) -> gradients in place
+from bench.train.step import Backward
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,30 @@ def scale_learning_rates(optimizers: dict[str, torch.optim.Optimizer], factor: f
                 group["lr"] = group["lr"] * factor
 
 
+def prepare_net(accelerator: Any, net: nn.Module) -> nn.Module:
+    """Device placement and (with several processes) DDP through accelerate, without the autocast that
+    accelerate also wraps around the forward under mixed precision.
+
+    That wrapper is a second autocast inside the loop's own (bench/train/step.py) plus a cast of every
+    output to float32: two context switches and extra kernels per call, on every process. Evaluation
+    sets its own precision (eval.precision); with the wrapper gone that is the precision samples are
+    drawn in. The plain forward is the class's, which accelerate kept as `_original_forward`."""
+    prepared = accelerator.prepare_model(net)
+    inner = prepared.module if isinstance(prepared, nn.parallel.DistributedDataParallel) else prepared
+    if inner.__dict__.pop("_original_forward", None) is not None:
+        inner.__dict__.pop("forward", None)
+    return prepared
+
+
 def check_distributed(family: Any, train: TrainConfig, where: str) -> None:
     """Refuse, before anything runs, a distributed setting the family cannot train under."""
     if train.distributed != "deepspeed":
         return
+    if train.compile != "none" and train.processes > 1:
+        raise BenchError(
+            f"{where}: train.compile: {train.compile} is not supported with distributed: 'deepspeed' "
+            "(the engine owns the nets); use distributed: ddp or compile: none"
+        )
     phases = getattr(family, "optimizer_phases", None)
     if phases is None:
         detail = f"{family.__name__} does not declare its optimizer phases"

@@ -1,11 +1,10 @@
 """THE training loop. Every family trains through `fit`; families differ only through their contract.
 
-Per step: for each phase the model names, take a fresh batch (only for phases that use one:
-`model.phase_uses_batch`, so the recorded epochs count batches really trained on), compute the phase's
-losses under autocast, clear that phase's gradients, backward its "loss", step its optimizer, and
-update the EMA of the sampling nets after their phase (bench/train/ema.py). Nothing here reads a
-value back to the host except `StepLog.flush`, every `log_every` steps. `stop(step, flushed)` is asked
-after every step (a Python flag; with several processes an all-reduce on flush steps only).
+Per step: draw the batches of the phases the model names and run them (bench/train/step.py: losses
+under autocast, backward, optimizer step, EMA) — eagerly, or by replaying the step captured as one CUDA
+graph (bench/train/cuda_graphs.py, `train.cuda_graphs`). Nothing here reads a value back to the host
+except `StepLog.flush`, every `log_every` steps. `stop(step, flushed)` is asked after every step (a
+Python flag; with several processes an all-reduce on flush steps only).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from accelerate import Accelerator
 from bench.datasets.batches import BatchStream
 from bench.models.base import GenerativeModel
 from bench.train.ema import EMAUpdate
+from bench.train.step import Backward, draw_batches, run_phases
 from bench.train.steplog import StepLog
 
 
@@ -33,29 +33,30 @@ def fit(
     on_step: Callable[[int], None] | None = None,
     on_flush: Callable[[int], None] | None = None,
     stop: Callable[[int, bool], bool] | None = None,
-    backward: Callable[[str, torch.Tensor], None] | None = None,
+    backward: Backward | None = None,
+    cuda_graphs: bool = False,
 ) -> int:
     """Train from `start_step` to `total_steps`; returns the step reached (< total_steps when stopped).
 
     `on_flush(step)` runs after each flush (checkpoints). `backward(phase, loss)` replaces
-    `accelerator.backward` where an engine owns the backward pass (DeepSpeed).
+    `accelerator.backward` where an engine owns the backward pass (DeepSpeed). `cuda_graphs`: replay
+    the step as one captured CUDA graph (validation checked that the family and setting allow it).
     """
     backward = backward or (lambda phase, loss: accelerator.backward(loss))
     model.train(True)
     ema = EMAUpdate.of(model)
+    if cuda_graphs:
+        from bench.train.cuda_graphs import GraphedStep
+
+        graphed = GraphedStep(model, optimizers, stream, accelerator.mixed_precision == "bf16", ema)
     for step in range(start_step, total_steps):
-        for phase in model.phases(step):
-            batch = stream.next() if model.phase_uses_batch(phase) else None
-            with accelerator.autocast():
-                out = model.training_step(batch, phase)
-            opt = optimizers[phase]
-            # Zeroing right before backward also clears gradients another phase left on these
-            # parameters (a generator step back-propagates through the discriminator).
-            opt.zero_grad(set_to_none=True)
-            backward(phase, out["loss"])
-            opt.step()
-            if ema is not None:
-                ema.after_step(phase, step)
+        if cuda_graphs:
+            outs = graphed(step)
+        else:
+            phases = model.phases(step)
+            batches = draw_batches(model, phases, stream)
+            outs = run_phases(model, optimizers, phases, batches, accelerator.autocast, backward, ema, step)
+        for phase, out in outs:
             log.add(phase, out)
         log.end_step(step)
         if on_step is not None:
