@@ -4,9 +4,10 @@ The fixture was recorded with the code before the adversarial base, the loss reg
 likelihood registry (`python tests/recipe_cells.py tests/data/recipe_baseline.json` on that commit,
 seeds 0, 1, 2; see tests/recipe_cells.py for the cells). Two kinds of family:
 
-- unchanged arithmetic: losses, test metrics and samples must be bitwise those of the baseline. The
+- unchanged arithmetic: losses, test metrics and samples must equal those of the baseline (bitwise on
+  the recording torch build; within UNCHANGED_RTOL on another, which rounds a few reductions apart). The
   VAEs lose their `bpd` on purpose (a Bernoulli or Gaussian likelihood does not define a distribution
-  over the 256 levels, /work/shared/STATS.md); everything else is bitwise.
+  over the 256 levels, /work/shared/STATS.md); everything else is kept.
 - changed arithmetic: the G phase of these families no longer draws a batch it does not use (fakes
   handed over from the D phase, or noise only), so the data order after step 0 differs. The refactor
   itself (loss objects, frozen D in the G phase) was checked bitwise against the baseline with the
@@ -64,13 +65,50 @@ def _summary(r: dict) -> dict[str, float]:
     return out
 
 
+# The baseline was recorded on one torch build; another build (a newer torch from the index, another CPU
+# kernel path) rounds float32 reductions and convolutions differently, and that difference grows over
+# training steps. Measured between torch 2.14.1 and the recording build over the unchanged families:
+# losses <= 2.0e-6 relative, test metrics <= 5.5e-5 (conv_vae's recon_mse), sample mean/std <= 1.0e-4
+# absolute (images in [-1, 1]); the samples' uint8 hash changes with any rounding, so it is not compared.
+# A changed recipe (another loss, learning rate or data order) moves these by > 1e-2.
+UNCHANGED_RTOL = 2e-4
+SAMPLES_ATOL = 5e-4
+
+
+def _same(new: object, old: object, where: str) -> None:
+    if isinstance(old, dict):
+        assert isinstance(new, dict) and set(new) == set(old), f"{where}: keys {new} vs {old}"
+        for k in old:
+            _same(new[k], old[k], f"{where}.{k}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), f"{where}: length"
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            _same(a, b, f"{where}[{i}]")
+    elif isinstance(old, float):
+        assert new == pytest.approx(old, rel=UNCHANGED_RTOL, abs=1e-9), f"{where}: {new} vs {old}"
+    else:
+        assert new == old, f"{where}: {new} vs {old}"
+
+
 @pytest.mark.parametrize("name", sorted(set(CELLS) - set(CHANGED)))
-def test_unchanged_families_are_bitwise_the_baseline(name: str) -> None:
+def test_unchanged_families_equal_the_baseline(name: str) -> None:
     new, old = run_cell(name, 0), BASELINE[name]["0"]
-    assert new["rows"] == old["rows"]
-    assert new["metrics"] == {k: v for k, v in old["metrics"].items() if k not in DROPPED_METRICS}
-    assert new["samples"] == old["samples"]
+    _same(new["rows"], old["rows"], f"{name} rows")
+    kept = {k: v for k, v in old["metrics"].items() if k not in DROPPED_METRICS}
+    _same(new["metrics"], kept, f"{name} metrics")
+    for key in ("mean", "std"):
+        assert abs(new["samples"][key] - old["samples"][key]) <= SAMPLES_ATOL, (name, key, new["samples"])
     assert new["batches_drawn"] == old["batches_drawn"]
+
+
+def test_the_baseline_comparison_can_fail() -> None:
+    """A recipe change of the smallest kind that matters (one logged loss 0.1 % off) is caught."""
+    old = BASELINE["mlp_vae"]["0"]
+    moved = json.loads(json.dumps(old["rows"]))
+    key = next(k for k in moved[3] if k != "step")
+    moved[3][key] *= 1.001
+    with pytest.raises(AssertionError):
+        _same(moved, old["rows"], "rows")
 
 
 @pytest.mark.parametrize("name", sorted(CHANGED))
