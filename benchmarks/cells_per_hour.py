@@ -67,9 +67,9 @@ def run_task_mode(grid_name: str, out: Path, jobs: int, sets: list[str]) -> None
     for i in range(0, len(dirs), jobs):
         chunk = [str(d) for d in dirs[i : i + jobs]]
         cmd = [sys.executable, "-m", "bench.launch.packed", "--", *chunk]
-        subprocess.run(
-            cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+        print(*(f"task {i // jobs}: {line}" for line in done.stdout.splitlines() if "MPS" in line), sep="\n")
 
 
 def run(mode: str, grid_name: str, out: Path, jobs: int, sets: list[str]) -> float:
