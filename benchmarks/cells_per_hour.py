@@ -69,7 +69,9 @@ def run_task_mode(grid_name: str, out: Path, jobs: int, sets: list[str]) -> None
         cmd = [sys.executable, "-m", "bench.launch.packed", "--", *chunk]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
-        print(*(f"task {i // jobs}: {line}" for line in done.stdout.splitlines() if "MPS" in line), sep="\n")
+        for line in done.stdout.splitlines():
+            if "MPS" in line:  # whether the task started CUDA MPS, and if not why
+                print(f"task {i // jobs}: {line}")
 
 
 def run(mode: str, grid_name: str, out: Path, jobs: int, sets: list[str]) -> float:
