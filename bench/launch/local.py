@@ -292,7 +292,11 @@ def run_cells(
                     workers[k] = Worker(env, children)
                 ended = _run_in_worker(cell_dir, workers[k], progress, say, children, cell_timeout)
             else:
-                env = slot_env(slot, jobs, gpus, "fresh") if slot is not None else {WORKER_ENV: "fresh"}
+                env = (
+                    slot_env(slot, jobs, gpus, "fresh")
+                    if slot is not None
+                    else {WORKER_ENV: "fresh", SHARING_ENV: "1"}
+                )
                 ended = _run_subprocess(cell_dir, progress, console, children, env, cell_timeout)
             bars.remove_task(cell_bar)
             if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)
@@ -381,6 +385,10 @@ def _run_in_worker(
 ) -> bool | str:
     """One cell in the slot's persistent worker: its status ("preempted", "busy", "finished", "ended")."""
     end = worker.run(cell_dir, progress, say, timeout)
+    if end.kind == "ended" and end.status == "failed":
+        # What failed may have left the process unusable (a sticky CUDA error, a half-initialised
+        # library): the next cell gets a fresh worker, as after a crash.
+        worker.close()
     if end.kind == "ended":
         return end.status if end.status in ("preempted", "busy", "finished") else "ended"
     if end.kind == "timeout":
