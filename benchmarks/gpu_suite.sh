@@ -31,5 +31,5 @@ step seeds_stacked 90 "$PY" benchmarks/seeds_stacked.py --seeds 3 --steps 50 --r
 # new process each, the old default) vs 8 at once in persistent workers (`--jobs 8`) vs one SLURM packed
 # task of K=8 (`--cells-per-task 8`: bench.launch.packed, which starts CUDA MPS when the node has it;
 # its log says whether it did). Target >= 6x serial.
-step cells_per_hour 420 "$PY" benchmarks/cells_per_hour.py --cells 8 --steps 1000 --jobs 8 --modes serial,packed,task
+step cells_per_hour 480 "$PY" benchmarks/cells_per_hour.py --cells 8 --steps 1000 --jobs 8 --modes serial,packed,task
 echo "logs in $out"

@@ -239,7 +239,9 @@ class Worker:
         timeout: float | None = None,
     ) -> WorkerEnd:
         """Run one cell in the worker (starting it if needed); `say` gets the worker's other output."""
-        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        if self.proc is not None and self.proc.poll() is not None:  # it exited between cells
+            self._forget()
+        proc = self.proc if self.proc is not None else self._start()
         assert proc.stdin is not None
         try:
             proc.stdin.write(f"{cell_dir}\n")
