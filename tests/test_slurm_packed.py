@@ -86,7 +86,7 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
         "latent_sizes": [4],
         "blocks": [
             {"models": ["mlp_vae"], "seeds": [0], "train": {**train, "steps": 30}},  # done before the stop
-            {"models": ["mlp_vae"], "seeds": [1]},  # preempted, then resumed
+            {"models": ["mlp_vae"], "seeds": [1, 2]},  # both preempted, then resumed
             {"models": ["test_packed_exploding"], "seeds": [0]},  # fails; the others go on
         ],
         "slurm": {
@@ -94,7 +94,7 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
             "gpus_per_process": 0,
             "time": "00:10:00",
             "signal_seconds": 60,
-            "cells_per_task": 3,
+            "cells_per_task": 4,
         },
     }
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
@@ -112,41 +112,44 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
         [*run, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-    assert "3 cell(s) in 1 task(s)" in submitted.stdout
+    assert "4 cell(s) in 1 task(s)" in submitted.stdout
 
     dirs = [d for d in out.iterdir() if d.name[0] != "."]
     configs = {d: json.loads((d / store.CONFIG).read_text()) for d in dirs}
     by = {(c["model"], c["seed"]): d for d, c in configs.items()}
-    short, long, failing = by[("mlp_vae", 0)], by[("mlp_vae", 1)], by[("test_packed_exploding", 0)]
-    (task,) = {store.read_json(d / "queued.json")["job"] for d in dirs}  # one task holds all three
+    short, failing = by[("mlp_vae", 0)], by[("test_packed_exploding", 0)]
+    longs = [by[("mlp_vae", 1)], by[("mlp_vae", 2)]]
+    (task,) = {store.read_json(d / "queued.json")["job"] for d in dirs}  # one task holds all four
+
+    def rows(cell: Path) -> int:
+        return len((cell / store.METRICS).read_text().splitlines()) if (cell / store.METRICS).exists() else 0
 
     def ready() -> bool:
-        rows = (long / store.METRICS).read_text().splitlines() if (long / store.METRICS).exists() else []
-        return (
-            store.read_result(short) is not None
-            and store.read_result(failing) is not None
-            and len(rows) >= 20
-        )
+        ended = store.read_result(short) is not None and store.read_result(failing) is not None
+        return ended and all(rows(d) >= 20 for d in longs)
 
-    _wait("the short cell to finish, the failing one to fail, the long one to train", ready, 240)
+    _wait("the short cell to finish, the failing one to fail, the long ones to train", ready, 300)
     subprocess.run(["scancel", "--signal=USR1", "--batch", task], check=True)
     task_log = next((out / slurm.SUBMISSIONS).glob("*/task-0.log"))
     _wait("the task to checkpoint and requeue", lambda: "requeueing" in task_log.read_text(), 90)
-    stopped_at = store.read_json(long / store.LOCK)["stopped_at_step"]
-    assert 20 <= stopped_at < steps and store.read_result(long) is None
-    _wait("the long cell to finish", lambda: store.read_result(long) is not None, 240)
+    stopped = {d: store.read_json(d / store.LOCK)["stopped_at_step"] for d in longs}
+    assert all(20 <= at < steps for at in stopped.values()), "every running cell checkpointed"
+    assert all(store.read_result(d) is None for d in longs)
+    _wait("the long cells to finish", lambda: all(store.read_result(d) is not None for d in longs), 300)
 
     log = task_log.read_text()
     assert "restart 0" in log and "restart 1" in log
     assert f"{short} already has a result; nothing to do" in log, "finished cells are skipped on requeue"
-    r = store.read_result(long)
-    assert r["status"] == "done" and r["train"]["resumed_from"] == stopped_at
-    logged = [json.loads(line)["step"] for line in (long / store.METRICS).read_text().splitlines()]
-    assert logged == list(range(steps)), "every step logged exactly once across the two attempts"
+    for long, stopped_at in stopped.items():
+        r = store.read_result(long)
+        assert r["status"] == "done" and r["train"]["resumed_from"] == stopped_at
+        logged = [json.loads(line)["step"] for line in (long / store.METRICS).read_text().splitlines()]
+        assert logged == list(range(steps)), "every step logged exactly once across the two attempts"
+        assert r["cost"]["cells_sharing_device"] == 2, "the second attempt ran the two left"
     s = store.read_result(short)
     assert s["status"] == "done" and s["slurm_job_id"] == task
-    assert s["cost"]["cells_sharing_device"] == 3 and s["cost"]["worker"] == "persistent"
+    assert s["cost"]["cells_sharing_device"] == 4 and s["cost"]["worker"] == "persistent"
     assert s["cost"]["mps"] is False  # no GPU here: nothing to serve
     f = store.read_result(failing)
     assert f["status"] == "failed" and f["reason"] == "RuntimeError: boom in a packed task"
-    assert "packed with 3 cell(s)" in (long / "slurm.log").read_text()
+    assert all("packed with 4 cell(s)" in (d / "slurm.log").read_text() for d in dirs)
