@@ -68,6 +68,11 @@ class Launcher(str, Enum):
     slurm = "slurm"
 
 
+class WorkerMode(str, Enum):
+    persistent = "persistent"
+    fresh = "fresh"
+
+
 class Listing(str, Enum):
     models = "models"
     datasets = "datasets"
@@ -135,6 +140,14 @@ def run(
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="local: cells at once; with GPUs, cell k runs on GPU k mod #GPUs"
     ),
+    worker: WorkerMode = typer.Option(
+        WorkerMode.persistent,
+        "--worker",
+        help="local: persistent = each slot runs its cells in one long-lived process; fresh = one per cell",
+    ),
+    cell_timeout: float | None = typer.Option(
+        None, "--cell-timeout", min=1, help="local: seconds after which a running cell is killed (failed)"
+    ),
     estimate: bool = typer.Option(
         True, "--estimate/--no-estimate", help="dry run: time a few steps of cells with no finished twin"
     ),
@@ -157,6 +170,8 @@ def run(
         data_root=data_root,
         download=download,
         jobs=jobs,
+        worker=worker.value,
+        cell_timeout=cell_timeout,
         slurm_flags=slurm_flags or {},
         estimate=estimate,
     )

@@ -305,6 +305,11 @@ class SlurmConfig(StrictModel):
     signal_seconds: PositiveInt = Field(
         120, description="USR1 (checkpoint + requeue) this long before the time limit"
     )
+    cells_per_task: PositiveInt = Field(
+        1,
+        le=256,
+        description="single-process cells one task runs at once on its GPU(s) (CUDA MPS where available)",
+    )
     port: int = Field(
         29500,
         ge=1024,

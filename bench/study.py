@@ -33,6 +33,8 @@ class StudyOptions:
     data_root: Path | None = None
     download: bool | None = None
     jobs: int = 1
+    worker: str = "persistent"  # local: a long-lived worker per slot, or "fresh": a process per cell
+    cell_timeout: float | None = None  # local: seconds after which a running cell is killed and failed
     slurm_flags: dict[str, Any] = field(default_factory=dict)  # SlurmConfig field -> value (None: unset)
     estimate: bool = True  # dry run: calibrate cells without finished twins (a few timed steps each)
 
@@ -117,7 +119,13 @@ def make_launcher(opts: StudyOptions, grid: Grid, console: Console) -> Launcher:
     if opts.launcher == "local":
         from bench.launch.local import LocalLauncher
 
-        return LocalLauncher(console, in_process=opts.in_process, jobs=opts.jobs)
+        return LocalLauncher(
+            console,
+            in_process=opts.in_process,
+            jobs=opts.jobs,
+            worker=opts.worker,
+            cell_timeout=opts.cell_timeout,
+        )
     raise BenchError(f"--launcher: unknown launcher {opts.launcher!r}; allowed: local, slurm")
 
 

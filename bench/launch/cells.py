@@ -100,9 +100,10 @@ def crash_reason(returncode: int) -> str:
     return f"process exited with code {returncode}"
 
 
-def record_crash(cell_dir: Path, returncode: int, log: Path | None = None) -> None:
-    """The child died without writing result.json: record why, with the end of its log. Its lock (left
-    by the dead process) goes: the next run retries the cell from its checkpoint."""
+def record_crash(cell_dir: Path, returncode: int, log: Path | None = None, reason: str | None = None) -> None:
+    """The child died without writing result.json: record why (`reason`, else from its exit status),
+    with the end of its log. Its lock (left by the dead process) goes: the next run retries the cell
+    from its checkpoint."""
     cell = CellDir(cell_dir)
     log = log or cell.log_path
     tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
@@ -111,7 +112,7 @@ def record_crash(cell_dir: Path, returncode: int, log: Path | None = None) -> No
             {
                 **cell_identity(cell.config),
                 "status": CellStatus.failed,
-                "reason": crash_reason(returncode),
+                "reason": reason or crash_reason(returncode),
                 "finished": now_iso(),
                 "log": str(log),
                 "log_tail": tail,

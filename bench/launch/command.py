@@ -5,6 +5,7 @@ Always a list handed to exec, never a shell string, so a path or value can never
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +19,26 @@ TORCHRUN_SIGNALS = ",".join(
 )
 # `bench run --jobs N` gives each concurrent cell its share of the cores through this variable.
 THREADS_ENV = "BENCH_CELL_THREADS"
+# What result.json's `cost` records of how a cell shared its device, set by the launcher for its cells:
+# how many cells it runs at once on this cell's device, in which kind of process, and whether CUDA MPS
+# served the device (bench.launch.packed).
+SHARING_ENV = "BENCH_CELLS_SHARING_DEVICE"
+WORKER_ENV = "BENCH_WORKER"
+MPS_ENV = "BENCH_MPS"
 TORCHRUN_ENV = {"PET_SIGNALS_TO_HANDLE": TORCHRUN_SIGNALS, "TORCHELASTIC_SIGNALS_TO_HANDLE": TORCHRUN_SIGNALS}
+
+
+def launch_record() -> dict[str, object]:
+    """cost fields from the launcher's environment: cells_sharing_device, worker, mps (absent: unset)."""
+    env = os.environ
+    record: dict[str, object] = {}
+    if env.get(SHARING_ENV, "").isdigit():
+        record["cells_sharing_device"] = int(env[SHARING_ENV])
+    if env.get(WORKER_ENV):
+        record["worker"] = env[WORKER_ENV]
+    if env.get(MPS_ENV) in ("0", "1"):
+        record["mps"] = env[MPS_ENV] == "1"
+    return record
 
 
 def cell_command(

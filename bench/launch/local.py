@@ -1,11 +1,13 @@
 """Run the cells of a grid on this machine, one after another or several at once (`jobs`).
 
-Each cell runs in its own Python process by default, so a cell that crashes hard (segfault,
-out-of-memory kill) is recorded as failed and the grid goes on; a cell with `train.processes` > 1 runs
-under torchrun. The child reports progress as `@progress PHASE DONE TOTAL [LOSS=VALUE ...]` lines on
-stdout (bench.train.progress_log), which GridLog turns into rich progress bars: the phase (loading data,
-training the extractor, training, evaluating), the step and recent losses of each running cell, and the
-grid's cells done and ETA. SIGTERM or SIGUSR1 sent to this process is passed on to the
+Each slot runs its cells in a long-lived worker process by default (bench.launch.worker: imports,
+datasets and extractors stay loaded; `worker="fresh"` starts a new process per cell instead). Either
+way a cell that crashes hard (segfault, out-of-memory kill) or hangs past `cell_timeout` is recorded as
+failed and the grid goes on; a cell with `train.processes` > 1 runs under torchrun. The child reports
+progress as `@progress PHASE DONE TOTAL [LOSS=VALUE ...]` lines on stdout (bench.train.progress_log),
+which GridLog turns into rich progress bars: the phase (loading data, training the extractor, training,
+evaluating), the step and recent losses of each running cell, and the grid's cells done and ETA.
+SIGTERM or SIGUSR1 sent to this process is passed on to the
 running cell, which checkpoints and stops; the grid then stops too, and the next run continues it.
 """
 
@@ -26,10 +28,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import load_cell, materialize, record_crash
-from bench.launch.command import THREADS_ENV, TORCHRUN_ENV, cell_command
+from bench.launch.command import SHARING_ENV, THREADS_ENV, TORCHRUN_ENV, WORKER_ENV, cell_command
+from bench.launch.worker import Worker
 from bench.results.cell_dir import CellDir, CellResult
 from bench.results.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
@@ -85,8 +89,16 @@ class LocalLauncher(Launcher):
 
     name = "local"
 
-    def __init__(self, console: Console, in_process: bool = False, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        console: Console,
+        in_process: bool = False,
+        jobs: int = 1,
+        worker: str = "persistent",
+        cell_timeout: float | None = None,
+    ) -> None:
         self.console, self.in_process, self.jobs = console, in_process, jobs
+        self.worker, self.cell_timeout = worker, cell_timeout
 
     def plan(self, grid: Grid, out: Path) -> LaunchPlan:
         dirs = [out / c.cell_id for c in grid.cells]
@@ -96,7 +108,7 @@ class LocalLauncher(Launcher):
         return LaunchPlan(self.name, todo, finished, elsewhere)
 
     def submit(self, grid: Grid, out: Path) -> LaunchSummary:
-        return run_local(grid, out, self.console, self.in_process, self.jobs)
+        return run_local(grid, out, self.console, self.in_process, self.jobs, self.worker, self.cell_timeout)
 
     def summary(self, outcome: LaunchSummary) -> list[str]:
         busy = [c for c, s in outcome.states.items() if s == "busy"]
@@ -111,13 +123,39 @@ def _held_elsewhere(cell: CellDir) -> bool:
     return holder is not None and holder.alive(None)
 
 
+def usable_cores() -> int:
+    """Cores this process may use: SLURM's allocation (SLURM_CPUS_PER_TASK), else its CPU affinity."""
+    allotted = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if allotted.isdigit() and int(allotted) > 0:
+        return int(allotted)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def thread_share(jobs: int) -> dict[str, str]:
     """Environment that gives each of `jobs` concurrent cells max(1, cores // jobs) CPU threads, so
     they do not oversubscribe the cores (a cell's own `train.threads` still wins)."""
     if jobs <= 1:
         return {}
-    n = str(max(1, (os.cpu_count() or 1) // jobs))
+    n = str(max(1, usable_cores() // jobs))
     return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def slot_env(slot: int, jobs: int, gpus: list[str], worker: str) -> dict[str, str]:
+    """What the cell of one of `jobs` slots is given: its GPU (slot k: GPU k mod #GPUs), its share of
+    the cores, and what result.json records of how it shared its device (bench.launch.command)."""
+    env = {WORKER_ENV: worker, **thread_share(jobs)}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        env[SHARING_ENV] = str(sum(1 for s in range(jobs) if s % len(gpus) == slot % len(gpus)))
+    else:
+        env[SHARING_ENV] = str(jobs)  # the CPU is the device they share
+    return env
+
+
+WORKER_MODES = ("persistent", "fresh")  # a long-lived worker per slot, or a new process per cell
 
 
 class _Field(ProgressColumn):
@@ -271,17 +309,43 @@ def _clock(seconds: float) -> str:
 
 
 def run_local(
-    grid: Grid, out: Path, console: Console, in_process: bool = False, jobs: int = 1
+    grid: Grid,
+    out: Path,
+    console: Console,
+    in_process: bool = False,
+    jobs: int = 1,
+    worker: str = "persistent",
+    cell_timeout: float | None = None,
 ) -> LaunchSummary:
-    """Run every cell not yet done. `jobs` > 1: that many single-process cells at once, each in its own
-    process; with GPUs, running cell k gets GPU k mod (number of GPUs), so more jobs than GPUs puts
-    several small cells on one GPU. Cells of several processes then run one at a time on all GPUs.
-    A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
+    """Run every cell of the grid not yet done (see `run_cells`)."""
     dirs = materialize(grid, out, say=lambda line: console.print(line, highlight=False))
+    return run_cells(dirs, grid.name, console, in_process, jobs, worker, cell_timeout)
+
+
+def run_cells(
+    dirs: list[Path],
+    name: str,
+    console: Console,
+    in_process: bool = False,
+    jobs: int = 1,
+    worker: str = "persistent",
+    cell_timeout: float | None = None,
+) -> LaunchSummary:
+    """Run every cell folder of `dirs` not yet done. `jobs` > 1: that many single-process cells at once;
+    with GPUs, slot k runs on GPU k mod (number of GPUs), so more jobs than GPUs puts several small cells
+    on one GPU. Cells of several processes then run one at a time on all GPUs, under torchrun.
+
+    worker "persistent": each slot runs its cells one after another in one long-lived worker process
+    (bench.launch.worker); "fresh": a new process per cell. A cell whose process dies, or that runs past
+    `cell_timeout` seconds (then it is killed), is recorded as failed and the next cell gets a fresh
+    process. A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
+    if worker not in WORKER_MODES:
+        raise BenchError(f"--worker: {worker!r} is not one of {', '.join(WORKER_MODES)}")
     summary = LaunchSummary("local")
     children = Children()
+    workers: dict[int, Worker] = {}
     with Progress(*bar_columns(), console=console, transient=False) as bars, children.forwarding():
-        grid_bar = bars.add_task(f"grid {grid.name}", total=len(dirs))
+        grid_bar = bars.add_task(f"grid {name}", total=len(dirs))
         todo = []
         for cell_dir in dirs:
             result = CellDir(cell_dir).read_result()
@@ -291,22 +355,37 @@ def run_local(
                 bars.advance(grid_bar)
             else:
                 todo.append(cell_dir)
-        log = GridLog(console, grid.name, len(dirs), len(dirs) - len(todo), bars, grid_bar)
+        log = GridLog(console, name, len(dirs), len(dirs) - len(todo), bars, grid_bar)
+        together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
+        gpus = visible_gpus() if together else []
 
-        def one(cell_dir: Path, gpu: str | None = None) -> None:
+        def say(line: str) -> None:
+            console.print(line, markup=False, highlight=False)
+
+        def one(cell_dir: Path, slot: int | None = None) -> None:
             if children.stopping:
                 return
             cid = cell_dir.name
             log.start(cid)
             progress = log.progress(cid)
-            if in_process and jobs == 1 and load_cell(cell_dir).train.processes == 1:
+            single = load_cell(cell_dir).train.processes == 1
+            if in_process and jobs == 1 and single:
                 from bench.train.cell import run_cell
 
-                ended = run_cell(cell_dir, progress).status
+                ended: bool | str = run_cell(cell_dir, progress).status
+            elif worker == "persistent" and single:
+                k = slot or 0
+                if k not in workers:
+                    env = {**os.environ, "PYTHONUNBUFFERED": "1", **slot_env(k, jobs, gpus, "persistent")}
+                    workers[k] = Worker(env, children)
+                ended = _run_in_worker(cell_dir, workers[k], progress, say, children, cell_timeout)
             else:
-                env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {}
-                env.update(thread_share(jobs))
-                ended = _run_subprocess(cell_dir, progress, console, children, env)
+                env = (
+                    slot_env(slot, jobs, gpus, "fresh")
+                    if slot is not None
+                    else {WORKER_ENV: "fresh", SHARING_ENV: "1"}
+                )
+                ended = _run_subprocess(cell_dir, progress, console, children, env, cell_timeout)
             log.stop(cid)
             if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)
                 summary.states[cid] = "interrupted"
@@ -328,19 +407,21 @@ def run_local(
                 console.print(f"[yellow]{cid}: {status}[/] {(result.reason if result else '') or ''}")
             log.end(cid, status, result)
 
-        together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
-        if together:
-            _run_together(together, jobs, one)
-        for cell_dir in todo:
-            if cell_dir not in together:
-                one(cell_dir)
+        try:
+            if together:
+                _run_together(together, jobs, one)
+            for cell_dir in todo:
+                if cell_dir not in together:
+                    one(cell_dir)
+        finally:
+            for w in workers.values():
+                w.close()
     summary.lines = LocalLauncher(console).summary(summary)
     return summary
 
 
 def _run_together(dirs: list[Path], jobs: int, one) -> None:
-    """`one(cell_dir, gpu)` for every cell, `jobs` at a time; a GPU slot is free again when its cell ends."""
-    gpus = visible_gpus()
+    """`one(cell_dir, slot)` for every cell, `jobs` at a time; a slot is free again when its cell ends."""
     slots: queue.Queue[int] = queue.Queue()
     for k in range(jobs):
         slots.put(k)
@@ -348,7 +429,7 @@ def _run_together(dirs: list[Path], jobs: int, one) -> None:
     def in_slot(cell_dir: Path) -> None:
         k = slots.get()
         try:
-            one(cell_dir, gpus[k % len(gpus)] if gpus else None)
+            one(cell_dir, k)
         finally:
             slots.put(k)
 
@@ -357,17 +438,71 @@ def _run_together(dirs: list[Path], jobs: int, one) -> None:
             future.result()
 
 
+def _timed_out_reason(seconds: float) -> str:
+    return f"timed out: no end within {seconds:g} s (--cell-timeout); the process was killed"
+
+
+def _after_death(cell_dir: Path, returncode: int, children: Children, timeout: float | None) -> bool | str:
+    """The cell's process is gone: "ended" when it left a result, "busy" when another live process holds
+    the cell, True when it stopped on request, else the crash (or hang) is recorded: "ended"."""
+    cell = CellDir(cell_dir)
+    if cell.read_result() is not None:
+        return "ended"
+    holder = cell.lock_holder()
+    # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever
+    # ended it, this is how a busy cell is told from a crash).
+    if returncode == CELL_BUSY_EXIT or (holder is not None and holder.alive(None)):
+        return "busy"
+    # Stopped on request: PREEMPTED_EXIT, or under torchrun the note the cell leaves in its lock.
+    if timeout is None and (
+        returncode == PREEMPTED_EXIT or children.stopping or (holder is not None and holder.released)
+    ):
+        return True
+    record_crash(cell_dir, returncode, reason=_timed_out_reason(timeout) if timeout is not None else None)
+    return "ended"
+
+
+def _run_in_worker(
+    cell_dir: Path,
+    worker: Worker,
+    progress,
+    say,
+    children: Children,
+    timeout: float | None,
+) -> bool | str:
+    """One cell in the slot's persistent worker: its status ("preempted", "busy", "finished", "ended")."""
+    end = worker.run(cell_dir, progress, say, timeout)
+    if end.kind == "ended" and end.status == "failed":
+        # What failed may have left the process unusable (a sticky CUDA error, a half-initialised
+        # library): the next cell gets a fresh worker, as after a crash.
+        worker.close()
+    if end.kind == "ended":
+        return end.status if end.status in ("preempted", "busy", "finished") else "ended"
+    if end.kind == "timeout":
+        return _after_death(cell_dir, -9, children, timeout)
+    return _after_death(cell_dir, end.returncode if end.returncode is not None else 1, children, None)
+
+
 def _run_subprocess(
-    cell_dir: Path, progress, console: Console, children: Children, env_extra: dict[str, str]
+    cell_dir: Path,
+    progress,
+    console: Console,
+    children: Children,
+    env_extra: dict[str, str],
+    timeout: float | None = None,
 ) -> bool | str:
     """Run one cell in its own process(es). True when it stopped on request (checkpointed, not done);
     "busy" when another live process holds the cell; False when it ended (with a result)."""
     cell = CellDir(cell_dir)
     cmd = cell_command(cell_dir, cell.config.train.processes, progress_lines=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **TORCHRUN_ENV, **env_extra}
+    timer, fired = None, []
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
         with children.lock:
             children.procs.add(proc)
+        if timeout:
+            timer = threading.Timer(timeout, lambda: (fired.append(True), proc.kill()))
+            timer.start()
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -378,17 +513,10 @@ def _run_subprocess(
                     console.print(line.rstrip("\n"), markup=False, highlight=False)
             returncode = proc.wait()
         finally:
+            if timer is not None:
+                timer.cancel()
             with children.lock:
                 children.procs.discard(proc)
-    if cell.read_result() is not None:
-        return False
-    holder = cell.lock_holder()
-    # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever
-    # ended it, this is how a busy cell is told from a crash).
-    if returncode == CELL_BUSY_EXIT or (holder is not None and holder.alive(None)):
-        return "busy"
-    # Stopped on request: PREEMPTED_EXIT, or under torchrun the note the cell leaves in its lock.
-    if returncode == PREEMPTED_EXIT or children.stopping or (holder is not None and holder.released):
-        return True
-    record_crash(cell_dir, returncode)
-    return False
+    hung = bool(fired) and returncode == -9
+    ended = _after_death(cell_dir, returncode, children, timeout if hung else None)
+    return False if ended == "ended" else ended

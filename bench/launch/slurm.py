@@ -1,5 +1,6 @@
 """Submit a grid to SLURM as job arrays: one array task per cell, each run with `srun` (and torchrun for
-cells of several processes), preemption-safe.
+cells of several processes), preemption-safe. With `cells_per_task` K > 1, one task runs K single-process
+cells at once on its GPU (bench.launch.packed: persistent workers, CUDA MPS where the node has it).
 
 The batch script is rendered from the top-level `slurm/array.sbatch`. Values that reach an `#SBATCH`
 line (which SLURM parses itself, not the shell) are validated against strict patterns; values in the
@@ -44,23 +45,35 @@ def slurm_config(grid: Grid, flags: dict[str, Any]) -> SlurmConfig:
 
 @dataclass(frozen=True)
 class ArrayJob:
-    """One sbatch job array: cells that share a resource shape (their `train.processes`)."""
+    """One sbatch job array: cells that share a resource shape (their `train.processes`); task i runs
+    cells [i * per_task, (i + 1) * per_task)."""
 
     cells: list[Path]
     processes: int
     script: str
     command: list[str]
     folder: Path
+    per_task: int = 1
+
+    def task_of(self, index: int) -> int:
+        return index // self.per_task
+
+
+def cells_per_task(cfg: SlurmConfig, processes: int) -> int:
+    """Cells one task runs at once: `cells_per_task` for single-process cells; a cell of several
+    processes has its task (and its devices) to itself."""
+    return cfg.cells_per_task if processes == 1 else 1
 
 
 def _resources(cfg: SlurmConfig, processes: int) -> list[str]:
     if processes % cfg.nodes:
         raise BenchError(f"slurm.nodes: {cfg.nodes} does not divide train.processes={processes}")
     per_node = processes // cfg.nodes
+    packed = cells_per_task(cfg, processes)  # K cells at once: K processes' CPUs, the GPU(s) shared
     lines = [
         f"--nodes={cfg.nodes}",
         "--ntasks-per-node=1",  # one launcher per node; torchrun starts the processes
-        f"--cpus-per-task={cfg.cpus_per_process * per_node}",
+        f"--cpus-per-task={cfg.cpus_per_process * per_node * packed}",
         f"--time={cfg.time}",
     ]
     if cfg.gpus_per_process:
@@ -72,9 +85,12 @@ def _resources(cfg: SlurmConfig, processes: int) -> list[str]:
 
 
 def _launch(cfg: SlurmConfig, processes: int, python: str) -> str:
-    """The job step: srun on every node of the task; torchrun with SLURM's nodes as rendezvous."""
+    """The job step: srun on every node of the task; torchrun with SLURM's nodes as rendezvous; the
+    packed runner for several single-process cells per task."""
     q = shlex.quote
     cell = ["-m", "bench", "cell", '"$cell_dir"']
+    if cells_per_task(cfg, processes) > 1:
+        return f'srun --ntasks=1 {q(python)} -m bench.launch.packed -- "${{todo[@]}}"'
     if processes == 1:
         return f"srun --ntasks=1 {q(python)} " + " ".join(cell)
     per_node = processes // cfg.nodes
@@ -99,9 +115,12 @@ def _job_name(grid: Grid) -> str:
 
 
 def render(grid: Grid, cfg: SlurmConfig, cells_file: Path, n_cells: int, processes: int, python: str) -> str:
-    """The batch script of one array of `n_cells` tasks."""
-    array = f"0-{n_cells - 1}" + (f"%{cfg.throttle}" if cfg.throttle else "")
+    """The batch script of one array for `n_cells` cells: ceil(n_cells / cells per task) tasks."""
+    per_task = cells_per_task(cfg, processes)
+    tasks = -(-n_cells // per_task)
+    array = f"0-{tasks - 1}" + (f"%{cfg.throttle}" if cfg.throttle else "")
     values = {
+        "__CELLS_PER_TASK__": str(per_task),
         "__JOB_NAME__": _job_name(grid),
         "__ARRAY__": array,
         "__SIGNAL_SECONDS__": str(cfg.signal_seconds),
@@ -210,7 +229,7 @@ def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
             f"--output={folder}/%A_%a.out",
             str(folder / "array.sbatch"),
         ]
-        arrays.append(ArrayJob(cells, processes, script, command, folder))
+        arrays.append(ArrayJob(cells, processes, script, command, folder, cells_per_task(cfg, processes)))
     return Submission([], finished, queued, arrays)
 
 
@@ -233,7 +252,8 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for i, d in enumerate(array.cells):
             store.atomic_write_json(
-                d / QUEUED, {"job": f"{job}_{i}", "submitted": now, "script": str(array.folder)}
+                d / QUEUED,
+                {"job": f"{job}_{array.task_of(i)}", "submitted": now, "script": str(array.folder)},
             )
         sub.jobs.append((job, array))
     return sub
@@ -260,7 +280,9 @@ class SlurmLauncher(Launcher):
             summary.ran.extend(d.name for d in array.cells)
         summary.skipped = [d.name for d in sub.finished + sub.queued]
         summary.lines = [
-            f"submitted array job {job}: {len(array.cells)} cell(s), logs in {array.folder}"
+            f"submitted array job {job}: {len(array.cells)} cell(s)"
+            + (f" in {-(-len(array.cells) // array.per_task)} task(s)" if array.per_task > 1 else "")
+            + f", logs in {array.folder}"
             for job, array in sub.jobs
         ] + [
             f"{sum(len(a.cells) for _, a in sub.jobs)} cell(s) submitted, {len(sub.finished)} already "

@@ -45,6 +45,13 @@ class CostRecord(BaseModel):
     peak_memory_kind: str | None = None  # "cuda_max_allocated" or "max_rss"
     device_name: str | None = None
     processes: int | None = None
+    # How the launcher shared the device (bench.launch.command.launch_record): cells it ran at once on
+    # this cell's device (1: alone; N under `--jobs N` on the CPU; K in a packed SLURM task), in which
+    # kind of process ("persistent" worker, "fresh" process), and whether CUDA MPS served the device.
+    # device_seconds is not divided by cells_sharing_device: each packed cell reports its own wall time.
+    cells_sharing_device: int | None = None
+    worker: str | None = None
+    mps: bool | None = None
 
 
 class CellResult(BaseModel):

@@ -36,7 +36,7 @@ from bench.datasets.batches import BatchStream
 from bench.errors import BenchError
 from bench.eval.cell_eval import CellEvaluation
 from bench.eval.evaluate import cell_extractors, versions
-from bench.launch.command import THREADS_ENV
+from bench.launch.command import THREADS_ENV, launch_record
 from bench.models.base import AdamKernel
 from bench.results import store
 from bench.results.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
@@ -471,7 +471,7 @@ def _run_locked(
         root.removeHandler(handler)
         handler.close()
     wall = time.perf_counter() - started
-    cost = {"processes": cfg.train.processes, **outcome.pop("cost", {})}
+    cost = {"processes": cfg.train.processes, **launch_record(), **outcome.pop("cost", {})}
     cost["device_seconds"] = cost["processes"] * wall
     record = {
         **cell_identity(cfg),
