@@ -120,9 +120,18 @@ def _metrics() -> list[list[str]]:
 def listing(what: str) -> tuple[str, list[str], list[list[str]]]:
     if what == "metrics":
         return (
-            "metrics (eval.metrics names; <extractor> is the domain classifier's dataset, e.g. fd_digits; "
+            "metrics (eval.metrics names; <extractor> is the domain extractor's dataset, e.g. fd_digits; "
             "never called FID)",
             ["metric", "result keys", "extractor", "what", "better", "computed by"],
             _metrics(),
         )
-    return {"models": _models, "datasets": _datasets, "grids": _grids}[what]()
+    return {"models": _models, "datasets": _datasets, "grids": _grids, "analyses": _analyses}[what]()
+
+
+def _analyses() -> tuple[str, list[str], list[list[str]]]:
+    from bench.analysis import ANALYSES
+
+    rows = [
+        [n, ANALYSES.get(n).description, ", ".join(ANALYSES.get(n).needs) or "-"] for n in ANALYSES.names()
+    ]
+    return "analyses (bench analyze --what NAME)", ["analysis", "what it draws", "model hooks it needs"], rows

@@ -78,6 +78,17 @@ class Listing(str, Enum):
     datasets = "datasets"
     grids = "grids"
     metrics = "metrics"
+    analyses = "analyses"
+
+
+def _grid_names() -> str:
+    """The built-in grids, for --grid's help (their YAML files; nothing heavy is imported)."""
+    from importlib import resources
+
+    names = sorted(
+        e.name[: -len(".yaml")] for e in resources.files("bench.grids").iterdir() if e.name.endswith(".yaml")
+    )
+    return ", ".join(names)
 
 
 class Format(str, Enum):
@@ -121,10 +132,16 @@ def with_slurm_flags(func: Callable[..., Any]) -> Callable[..., Any]:
 @app.command()
 @with_slurm_flags
 def run(
-    grid: str = typer.Option("quick", "--grid", help="built-in grid name or a YAML file"),
+    grid: str = typer.Option(
+        "quick", "--grid", help=f"a built-in grid ({_grid_names()}; `bench list grids`) or a YAML file"
+    ),
     out: Path = OUT,
     launcher: Launcher = typer.Option(Launcher.local, "--launcher", help="where cells run"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the cells and do nothing else"),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="print the cells and their estimated device-hours, check data and weight files; train nothing",
+    ),
     sets: list[str] = typer.Option(
         [], "--set", help="override a setting: train.steps=100, eval.n_samples=500"
     ),
@@ -179,7 +196,7 @@ def run(
 
 
 @app.command("list")
-def list_(what: Listing = typer.Argument(..., help="models, datasets, grids or metrics")) -> None:
+def list_(what: Listing = typer.Argument(..., help="models, datasets, grids, metrics or analyses")) -> None:
     """What is registered, one row each, with the facts a user chooses by."""
     from bench import catalog
 

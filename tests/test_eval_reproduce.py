@@ -28,12 +28,12 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def same(key: str, a: float | None, b: float | None) -> bool:
-    """Scores torch-fidelity computes are equal to the bit. Bench's own float64 eigen-solves (FD-infinity's
-    15 FDs) round with the thread count, which differs between the cell's process and `bench eval`'s:
-    equal within 1e-6 relative."""
+    """Scores torch-fidelity computes are equal to the bit. Bench's own float64 statistics (FD and KID in
+    torch, FD-infinity's 15 FDs) round with the thread count, which differs between the cell's process and
+    `bench eval`'s: equal within 1e-6 relative."""
     info = registry.output_info(key)
     ours = info is not None and info.metric in registry.metric_names()
-    ours = ours and registry.get_metric(info.metric).computed_by == "bench"
+    ours = ours and registry.get_metric(info.metric).computed_by != "torch-fidelity"
     if a is None or b is None or not ours:
         return a == b
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12)

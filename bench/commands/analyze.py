@@ -20,7 +20,9 @@ def analyze(
     cell_dir: Path | None = typer.Argument(
         None, help="a trained cell folder; omit it to analyse every finished cell under --out"
     ),
-    what: str = typer.Option(..., "--what", help="the analysis: traversal, interpolate, latent-stats, ..."),
+    what: str = typer.Option(
+        ..., "--what", help="the analysis (`bench list analyses`: traversal, interpolate, latent-stats, ...)"
+    ),
     opts: list[str] = typer.Option([], "--opt", help="an option of the analysis, KEY=VALUE (repeatable)"),
     out: Path = typer.Option(Path("results"), "--out", help="results root, used when CELL_DIR is omitted"),
 ) -> None:

@@ -419,8 +419,11 @@ def _prc_outputs() -> tuple[Output, ...]:
 
 
 _TF = "torch-fidelity"
+# FD and KID: features from torch-fidelity's extractors, the statistic in float64 torch on their device
+# (bench/eval/torch_stats.py, equal to torch-fidelity's NumPy formulas within 1e-6 relative).
+_TS = "torch-fidelity features, bench float64 statistic"
 register_metric(
-    "fd", "fd", "domain", _fd_outputs(), _fd, description="FD on the domain classifier", computed_by=_TF
+    "fd", "fd", "domain", _fd_outputs(), _fd, description="FD on the domain classifier", computed_by=_TS
 )
 register_metric(
     "kid",
@@ -431,7 +434,7 @@ register_metric(
     sizes=(_kid_rule,),
     settings=("kid_subsets", "kid_subset_size"),
     description="KID on the domain classifier",
-    computed_by=_TF,
+    computed_by=_TS,
 )
 register_metric(
     "coverage",
@@ -467,7 +470,7 @@ register_metric(
     computed_by=_TF,
 )
 register_metric(
-    "fid", "fd", "inception", _fd_outputs(), _fd, description="FID: FD on InceptionV3 2048-d", computed_by=_TF
+    "fid", "fd", "inception", _fd_outputs(), _fd, description="FID: FD on InceptionV3 2048-d", computed_by=_TS
 )
 register_metric(
     "kid_inception",
@@ -478,7 +481,7 @@ register_metric(
     sizes=(_kid_rule,),
     settings=("kid_subsets", "kid_subset_size"),
     description="KID on InceptionV3 features",
-    computed_by=_TF,
+    computed_by=_TS,
 )
 register_metric(
     "isc",
@@ -537,7 +540,7 @@ register_metric(
     _fd_outputs(),
     _fd,
     description="FD on DINOv2 ViT-S/14 CLS features (384-d)",
-    computed_by=_TF,
+    computed_by=_TS,
 )
 
 
