@@ -45,7 +45,7 @@ def _datasets() -> tuple[str, list[str], list[list[str]]]:
 
     rows = []
     for name, cls in DATASETS.items():
-        i = cls(cls.Args(**cls.example_args)).info()
+        i = cls(cls.Args(**cls.example_args)).published_info()
         # 0 = a size known only once the files are read (image folders, attribute selections).
         splits = ", ".join(f"{k} {v:,}" if v else f"{k} ?" for k, v in i.splits.items())
         labels = f"{i.num_classes} classes" if i.num_classes else "unlabeled"

@@ -122,7 +122,7 @@ def test_a_grid_survives_preemption_on_a_real_cluster(tmp_path: Path) -> None:
     submitted = bench("run", "--grid", str(tmp_path / "grid.yaml"), "--launcher", "slurm", "--out", str(out))
     assert "2 cell(s) submitted" in submitted.stdout
 
-    cells = {json.loads((d / store.CONFIG).read_text())["seed"]: d for d in out.iterdir() if d.name[0] != "."}
+    cells = {json.loads(c.read_text())["seed"]: c.parent for c in out.glob(f"*/{store.CONFIG}")}
     long = cells[1]
     task = store.read_json(long / "queued.json")["job"]
 

@@ -114,7 +114,7 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "4 cell(s) in 1 task(s)" in submitted.stdout
 
-    dirs = [d for d in out.iterdir() if d.name[0] != "."]
+    dirs = [c.parent for c in out.glob(f"*/{store.CONFIG}")]  # cell folders (not estimate.json, .slurm)
     configs = {d: json.loads((d / store.CONFIG).read_text()) for d in dirs}
     by = {(c["model"], c["seed"]): d for d, c in configs.items()}
     short, failing = by[("mlp_vae", 0)], by[("test_packed_exploding", 0)]

@@ -69,10 +69,17 @@ class TinyImageNet(RemoteDataset):
     )
 
     def info(self) -> DatasetInfo:
-        a = self.args
         # The class count is that of the files when they are there (wnids.txt names the classes the
         # labels index), so the domain classifier, coverage and conditional models get the true count.
-        k = len(a.classes) if a.classes else (len(self._wnids_on_disk()) or NUM_CLASSES)
+        return self._info(len(self._wnids_on_disk()) if not self.args.classes else 0)
+
+    def published_info(self) -> DatasetInfo:
+        return self._info(0)
+
+    def _info(self, on_disk: int) -> DatasetInfo:
+        """on_disk: the classes wnids.txt names (0: not read; the published 200)."""
+        a = self.args
+        k = len(a.classes) if a.classes else (on_disk or NUM_CLASSES)
         kept = tuple(str(c) for c in a.classes) if a.classes else ()
         return DatasetInfo(
             name="tiny_imagenet" if not a.classes else f"tiny_imagenet_{k}cls",
