@@ -10,37 +10,14 @@ attributes, `rotation` the bare images. Trains on the GPU when there is one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
-from bench.datasets import DATASETS, DataContext
-from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.datasets.batches import to_uint8
 from bench.eval.domain import domain_extractor
-from bench.eval.fidelity import DOMAIN_EXTRACTOR, extract_features, frechet_distance
-
-NOISE = (0.2, 0.4, 0.8)  # std of Gaussian noise on [-1, 1] images
-BLUR = (1.0, 1.5, 2.5)  # sigma of a 9x9 Gaussian blur
-
-
-def digits_as(objective: str) -> tuple[DatasetInfo, ImageSplit, ImageSplit]:
-    src = DATASETS.get("digits")(DATASETS.get("digits").Args())
-    info, train, test = src.info(), src.load("train", DataContext()), src.load("test", DataContext())
-    if objective == "classes":
-        return info, train, test
-    if objective == "attributes":
-        info = dataclasses.replace(
-            info, name="digits_bits", num_classes=0, factors={f"b{i}": 2 for i in range(4)}
-        )
-        bits = [torch.stack([(s.labels >> b) & 1 for b in range(4)], dim=1) for s in (train, test)]
-        return info, ImageSplit(train.images, factors=bits[0]), ImageSplit(test.images, factors=bits[1])
-    info = dataclasses.replace(info, name="digits_bare", num_classes=0)
-    return info, ImageSplit(train.images), ImageSplit(test.images)
+from bench.eval.domain_sanity import BLUR, NOISE, digits_as, sanity_fds
 
 
 def main() -> None:
@@ -55,15 +32,7 @@ def main() -> None:
         f = domain_extractor(info, train, test, Path(tempfile.mkdtemp()))
         seconds = time.perf_counter() - t0
 
-        def feats(images: torch.Tensor, path: Path = f.path) -> torch.Tensor:
-            return extract_features(images, DOMAIN_EXTRACTOR, path, 500, cuda, ("features",))["features"]
-
-        ref = feats(train.images)
-        x = test.images.float() / 127.5 - 1
-        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
-        real = frechet_distance(feats(test.images), ref)
-        noisy = [frechet_distance(feats(to_uint8(x + s * noise)), ref) for s in NOISE]
-        blurred = [frechet_distance(feats(to_uint8(gaussian_blur(x, 9, s))), ref) for s in BLUR]
+        real, noisy, blurred = sanity_fds(f.path, train, test, cuda)
         print(
             f"{f.description}: held-out accuracy {f.test_accuracy:.3f}, trained on {f.trained_on} in "
             f"{seconds:.0f} s | FD real {real:.3f}; noise {NOISE}: {', '.join(f'{v:.3f}' for v in noisy)}; "

@@ -12,17 +12,15 @@ from unittest import mock
 
 import pytest
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from bench.datasets import DATASETS, DataContext
-from bench.datasets.base import DatasetInfo, ImageSplit
-from bench.datasets.batches import to_uint8
+from bench.datasets.base import ImageSplit
 from bench.datasets.celeba import ATTRIBUTES
 from bench.datasets.fabricate import write_celeba, write_images, write_tiny_imagenet
 from bench.eval import domain, evaluate
 from bench.eval.cell_eval import reference_side
 from bench.eval.domain import DomainExtractorFile, choose_objective, domain_extractor
-from bench.eval.fidelity import DOMAIN_EXTRACTOR, extract_features, frechet_distance
+from bench.eval.domain_sanity import digits_as, sanity_fds
 from bench.eval.protocol import metric_fingerprint
 
 # A small net and budget so each objective trains in a second or two; the recipe's defaults are bigger.
@@ -42,27 +40,6 @@ def source(name: str, **args):
     return cls(cls.Args(**args))
 
 
-def _bits(labels: torch.Tensor) -> torch.Tensor:
-    """The 4 bits of each digit's label: binary attributes a net can learn from the pixels."""
-    return torch.stack([(labels >> b) & 1 for b in range(4)], dim=1)
-
-
-def digits_as(objective: str) -> tuple[DatasetInfo, ImageSplit, ImageSplit]:
-    """The digits with what each objective needs and nothing more: labels, 4 binary attributes, or
-    bare images."""
-    src = source("digits")
-    info, train, test = src.info(), src.load("train", DataContext()), src.load("test", DataContext())
-    if objective == "classes":
-        return info, train, test
-    if objective == "attributes":
-        info = dataclasses.replace(
-            info, name="digits_bits", num_classes=0, factors={f"b{i}": 2 for i in range(4)}
-        )
-        return info, *(ImageSplit(s.images, factors=_bits(s.labels)) for s in (train, test))
-    info = dataclasses.replace(info, name="digits_bare", num_classes=0)
-    return info, ImageSplit(train.images), ImageSplit(test.images)
-
-
 @pytest.mark.parametrize("objective", ["classes", "attributes", "rotation"])
 def test_fd_is_near_zero_for_real_images_and_rises_with_noise_and_blur(
     objective: str, tmp_path: Path, small_recipe
@@ -76,15 +53,7 @@ def test_fd_is_near_zero_for_real_images_and_rises_with_noise_and_blur(
         and f.test_accuracy > {"classes": 0.3, "attributes": 0.6, "rotation": 0.4}[objective]
     )
 
-    def feats(images: torch.Tensor) -> torch.Tensor:  # as the evaluation extracts them
-        return extract_features(images, DOMAIN_EXTRACTOR, f.path, 500, False, ("features",))["features"]
-
-    reference = feats(train.images)
-    x = test.images.float() / 127.5 - 1
-    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
-    real = frechet_distance(feats(test.images), reference)
-    noisy = [frechet_distance(feats(to_uint8(x + s * noise)), reference) for s in (0.2, 0.4, 0.8)]
-    blurred = [frechet_distance(feats(to_uint8(gaussian_blur(x, 9, s))), reference) for s in (1.0, 1.5, 2.5)]
+    real, noisy, blurred = sanity_fds(f.path, train, test)  # on the features evaluation extracts
     assert noisy == sorted(noisy) and len(set(noisy)) == 3, noisy
     assert blurred == sorted(blurred) and len(set(blurred)) == 3, blurred
     # A classifier is built to ignore small changes; at these levels every objective sees them.
