@@ -13,6 +13,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from recipe_cells import CELLS, LATENT, _info, _split  # tests/ is on sys.path (pytest rootdir insertion)
+from step_watch import ops_in_training_steps
 from torch import nn
 
 from bench.config import CellConfig, EvalConfig, TrainConfig
@@ -278,53 +279,13 @@ def test_capturable_steps_build_no_tensor_from_host_values(
     from Python data (`torch.tensor`, `new_tensor`, `as_tensor` of a number: `aten.lift_fresh`), which
     on a GPU is a copy from pageable host memory that CUDA graph capture refuses. The optimizer step,
     the EMA update and the log flush are outside (they run outside the graph, or only at warm-up)."""
-    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from bench.train.ema import EMAUpdate
 
-    class HostData(TorchDispatchMode):
-        exempt, seen = 0, []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            if not self.exempt and func.overloadpacket in (
-                torch.ops.aten.lift_fresh,
-                torch.ops.aten.lift_fresh_copy,
-            ):
-                self.seen.append(str(func))
-            return func(*args, **(kwargs or {}))
-
-    mode = HostData()
-
-    def exempt(fn):
-        def wrapped(*a, **k):
-            mode.exempt += 1
-            try:
-                return fn(*a, **k)
-            finally:
-                mode.exempt -= 1
-
-        return wrapped
-
-    monkeypatch.setattr(StepLog, "flush", exempt(StepLog.flush))
-    monkeypatch.setattr(EMAUpdate, "after_step", exempt(EMAUpdate.after_step))
-    pre = register_optimizer_step_pre_hook(lambda *a: setattr(mode, "exempt", mode.exempt + 1))
-    post = register_optimizer_step_post_hook(lambda *a: setattr(mode, "exempt", mode.exempt - 1))
-    pairing, args = CELLS[name]
-    family = MODELS.get(name)
-    torch.manual_seed(0)
-    cfg = family.Config(**args, **extra, ema=0.9)
-    model = family(cfg, _info(pairing), LATENT if family.uses_latent else None)
-    stream = BatchStream(_split(24, pairing, 0), 8, torch.device("cpu"), seed=0, paired=pairing == "paired")
-    try:
-        model.begin(2)
-        opts = model.optimizers()
-        with mode:
-            fit(model, opts, stream, Accelerator(cpu=True), StepLog(tmp_path / "m.jsonl"), 0, 2, log_every=2)
-    finally:
-        pre.remove()
-        post.remove()
-    assert not mode.seen, f"{name}: tensors from host data in a step: {sorted(set(mode.seen))}"
+    lifts = (torch.ops.aten.lift_fresh, torch.ops.aten.lift_fresh_copy)
+    seen = ops_in_training_steps(
+        name, lifts, tmp_path, monkeypatch, extra, exempt=[(EMAUpdate, "after_step")]
+    )
+    assert not seen, f"{name}: tensors from host data in a step: {sorted(set(seen))}"
 
 
 class HostReplay:

@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate import Accelerator
-from recipe_cells import CELLS, LATENT, _info, _split  # tests/ is on sys.path (pytest rootdir insertion)
-from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
-from torch.utils._python_dispatch import TorchDispatchMode
-
-from bench.datasets.batches import BatchStream
-from bench.models import MODELS
-from bench.train.loop import fit
-from bench.train.steplog import StepLog
+from recipe_cells import CELLS  # tests/ is on sys.path (pytest rootdir insertion)
+from step_watch import ops_in_training_steps
 
 aten = torch.ops.aten
 SYNCING = {
@@ -32,46 +25,7 @@ SYNCING = {
 }
 
 
-class NoHostSync(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.exempt = 0
-        self.seen: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        if not self.exempt and func.overloadpacket in SYNCING:
-            self.seen.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_training_steps_never_read_device_values_back(tmp_path: Path, name: str, monkeypatch) -> None:
-    pairing, args = CELLS[name]
-    family = MODELS.get(name)
-    torch.manual_seed(0)
-    model = family(family.Config(**args, ema=0.9), _info(pairing), LATENT if family.uses_latent else None)
-    stream = BatchStream(_split(24, pairing, 0), 8, torch.device("cpu"), seed=0, paired=pairing == "paired")
-    mode = NoHostSync()
-
-    def exempt(fn):
-        def wrapped(*a, **k):
-            mode.exempt += 1
-            try:
-                return fn(*a, **k)
-            finally:
-                mode.exempt -= 1
-
-        return wrapped
-
-    monkeypatch.setattr(StepLog, "flush", exempt(StepLog.flush))
-    pre = register_optimizer_step_pre_hook(lambda *a: setattr(mode, "exempt", mode.exempt + 1))
-    post = register_optimizer_step_post_hook(lambda *a: setattr(mode, "exempt", mode.exempt - 1))
-    try:
-        model.begin(2)
-        opts = model.optimizers()
-        with mode:
-            fit(model, opts, stream, Accelerator(cpu=True), StepLog(tmp_path / "m.jsonl"), 0, 2, log_every=2)
-    finally:
-        pre.remove()
-        post.remove()
-    assert not mode.seen, f"{name}: host syncs in training steps: {sorted(set(mode.seen))}"
+    seen = ops_in_training_steps(name, SYNCING, tmp_path, monkeypatch)
+    assert not seen, f"{name}: host syncs in training steps: {sorted(set(seen))}"
