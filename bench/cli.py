@@ -21,7 +21,7 @@ from bench.commands import report as report_cmd
 from bench.commands.analyze import analyze
 from bench.commands.data import data_app
 from bench.errors import BenchError
-from bench.results.sort_order import SortBy
+from bench.reporting.sort_order import SortBy
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
     from typer._click import exceptions as click_exceptions
@@ -174,7 +174,7 @@ def run(
 
     Exit code: 0 every cell done (SLURM: submitted), 2 bad input, 3 a cell failed or diverged, 4 a cell
     is left to another run training it, 75 stopped with checkpoints (run again to continue)."""
-    from bench.study import StudyOptions, run_study
+    from bench.commands.run import StudyOptions, run_study
 
     _quiet_deepspeed()
     opts = StudyOptions(
@@ -198,7 +198,7 @@ def run(
 @app.command("list")
 def list_(what: Listing = typer.Argument(..., help="models, datasets, grids, metrics or analyses")) -> None:
     """What is registered, one row each, with the facts a user chooses by."""
-    from bench import catalog
+    from bench.commands import catalog
 
     title, header, rows = catalog.listing(what.value)
     t = Table(title=title)
@@ -213,7 +213,7 @@ def list_(what: Listing = typer.Argument(..., help="models, datasets, grids, met
 def status(out: Path = OUT) -> None:
     """Each cell's state: pending, running, interrupted, done, failed (reason), diverged."""
     from bench.launch.slurm import active_jobs
-    from bench.results.status import all_states
+    from bench.storage.status import all_states
 
     _require_dir(out)
     jobs = active_jobs()  # None where SLURM does not answer: states then come from the files alone
@@ -279,7 +279,7 @@ def leaderboard(
     One section per dataset and protocol of its main metric; --sort orders the rows within each.
 
     With --dataset or --model the ranks are among the rows kept, and no files are written."""
-    from bench.results import leaderboard as lbm
+    from bench.reporting import leaderboard as lbm
 
     _require_dir(out)
     results = lbm.collect(out)
@@ -299,7 +299,7 @@ def leaderboard(
 
 
 def _print_leaderboard(lb) -> None:
-    from bench.study import print_leaderboard
+    from bench.commands.run import print_leaderboard
 
     print_leaderboard(lb, console)
 
@@ -311,12 +311,12 @@ def cell(
 ) -> None:
     """Run one cell (used by the launchers). Exit code: 0 done or already finished, 1 failed, 73 another
     live process holds the cell (nothing written), 75 stopped with a checkpoint."""
-    from bench.results.cell_dir import CellDir
+    from bench.storage.cell_dir import CellDir
 
     CellDir(cell_dir).config  # noqa: B018  (not a cell folder: one line, exit 2)
     _quiet_deepspeed()
-    from bench.results.cell_lock import CELL_BUSY_EXIT
-    from bench.train.cell import run_cell
+    from bench.cell.run import run_cell
+    from bench.storage.cell_lock import CELL_BUSY_EXIT
     from bench.train.progress_log import progress_line
 
     def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
@@ -345,7 +345,7 @@ def cell_crashed(
     """Record a cell whose process died without a result (used by the SLURM batch script); a cell
     with a result, or whose lock another live process holds, is left as it is."""
     from bench.launch.cells import record_crash
-    from bench.results.cell_dir import CellDir
+    from bench.storage.cell_dir import CellDir
 
     cell = CellDir(cell_dir)
     holder = cell.lock_holder()

@@ -6,8 +6,6 @@ naming the key, the value and what is allowed (see `format_validation_error`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import reprlib
 from typing import Annotated, Any, Literal
 
@@ -24,6 +22,7 @@ from pydantic import (
 )
 
 from bench.errors import BenchError
+from bench.fs import short_hash
 
 
 class StrictModel(BaseModel):
@@ -206,7 +205,7 @@ class CellConfig(StrictModel):
 
     @property
     def cell_id(self) -> str:
-        digest = hashlib.sha256(canonical_json(self.training_identity()).encode()).hexdigest()[:8]
+        digest = short_hash(self.training_identity())
         z = f"_z{self.latent_size}" if self.latent_size is not None else ""
         return f"{self.model}_{self.dataset}{z}_s{self.seed}_{digest}"
 
@@ -215,11 +214,7 @@ class CellConfig(StrictModel):
         """Cells that differ only by seed share it: the unit the leaderboard aggregates over."""
         dump = self.training_identity()
         dump.pop("seed")
-        return hashlib.sha256(canonical_json(dump).encode()).hexdigest()[:8]
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+        return short_hash(dump)
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:

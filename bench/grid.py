@@ -31,12 +31,12 @@ from bench.config import (
     EvalConfig,
     SlurmConfig,
     TrainConfig,
-    canonical_json,
     key_text,
     short_repr,
     validate,
 )
 from bench.errors import BenchError
+from bench.fs import canonical_json
 from bench.train.cuda_graphs import check_cuda_graphs
 from bench.train.distributed import batch_plan, check_distributed
 
@@ -410,7 +410,7 @@ def _check_eval(ev: EvalConfig, info: Any, where: str) -> None:
         raise BenchError(f"{where}.n_real: {n_real} exceeds the {available} images of {info.name}/{ev.split}")
     from bench.eval.metric_registry import check_sizes
 
-    # Every dataset has a domain extractor (classes, attributes or rotation: bench/eval/domain.py), so
+    # Every dataset has a domain extractor (classes, attributes or rotation: features/domain/), so
     # the domain metrics need no check here.
     check_sizes(ev, list(ev.metrics), ev.n_samples, min(n_real, ev.n_real or n_real), where)
 

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from bench.grid import load_grid
 from bench.launch.local import run_local
-from bench.results import store
+from bench.storage import files as store
 
 
 def throughput(root: Path, processes: int, threads: int, args: argparse.Namespace, round_: int) -> float:

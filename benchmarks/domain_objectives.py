@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from bench.eval.domain import domain_extractor
-from bench.eval.domain_sanity import BLUR, NOISE, digits_as, sanity_fds
+from bench.features.domain.classifier import domain_extractor
+from bench.features.domain.sanity import BLUR, NOISE, digits_as, sanity_fds
 
 
 def main() -> None:

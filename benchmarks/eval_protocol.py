@@ -82,8 +82,8 @@ def main() -> None:
 
 
 def time_inception(weights: Path) -> None:
-    from bench.eval.domain import file_sha256
-    from bench.eval.protocol import inception_extractor
+    from bench.features.extractor import inception_extractor
+    from bench.fs import file_sha256
 
     src = DATASETS.get("digits")(DATASETS.get("digits").Args())
     info, test = src.info(), src.load("test", DataContext.from_env())

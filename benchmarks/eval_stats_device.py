@@ -1,4 +1,4 @@
-"""Seconds for FD and KID: torch-fidelity's NumPy path against bench.eval.torch_stats, in one run.
+"""Seconds for FD and KID: torch-fidelity's NumPy path against bench.metrics.torch_stats, in one run.
 
 On random correlated float32 features of Inception's width (2048), N per side, it times
   FD  = statistics of both sets + the distance (torch-fidelity: `fid_features_to_statistics` +
@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
 
-from bench.eval.torch_stats import feature_statistics, frechet_distance, kid
+from bench.metrics.torch_stats import feature_statistics, frechet_distance, kid
 
 
 def features(seed: int, n: int, d: int, shift: float) -> torch.Tensor:

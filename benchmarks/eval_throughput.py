@@ -42,8 +42,9 @@ from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metri
 from torch_fidelity.utils import get_featuresdict_from_dataset
 
 from bench.datasets.batches import to_uint8
-from bench.eval import fidelity, torch_stats
 from bench.eval.generate import block_sizes, chunk_seed, generate_uint8
+from bench.features import fidelity
+from bench.metrics import torch_stats
 
 
 class UInt8Images(Dataset):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
+from bench.cell.run import make_accelerator
 from bench.config import TrainConfig
 from bench.datasets import DATASETS, DataContext
 from bench.datasets.batches import BatchStream
 from bench.models import MODELS, adversarial, dcgan, mlp_gan
-from bench.train.cell import make_accelerator
 from bench.train.loop import fit
 from bench.train.steplog import StepLog
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from bench.cell.run import make_accelerator
 from bench.config import TrainConfig
 from bench.datasets import DATASETS, DataContext
 from bench.datasets.batches import BatchStream
 from bench.models.dcgan import DCGAN, DCGANConfig
-from bench.train.cell import make_accelerator
 from bench.train.loop import fit
 from bench.train.steplog import StepLog
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid
 
-from bench.results.plots import pyplot, save_figure
+from bench.plots import pyplot, save_figure
 
 PAD = 2
 

@@ -15,8 +15,8 @@ from bench.config import StrictModel
 from bench.errors import BenchError
 from bench.models.adversarial import GRAD_NORM_KEY
 from bench.models.base import GenerativeModel
-from bench.results import store
-from bench.results.plots import plot_series, pyplot, read_metrics, save_figure
+from bench.plots import plot_series, pyplot, read_metrics, save_figure
+from bench.storage import files as store
 
 
 class GradNormOptions(StrictModel):

@@ -20,10 +20,10 @@ from bench.analysis.load import LoadedCell, finished_cells, load_cell, read_conf
 from bench.config import StrictModel
 from bench.datasets.base import ImageSplit
 from bench.errors import BenchError
+from bench.fs import atomic_write_json, atomic_write_text
 from bench.models import MODELS
 from bench.models.vae import split_batches
-from bench.results.plots import pyplot, save_figure
-from bench.results.store import atomic_write_json, atomic_write_text
+from bench.plots import pyplot, save_figure
 
 ACTIVE = 0.01
 

@@ -1,5 +1,5 @@
 """Load a trained cell for analysis: the model rebuilt from config.json with its checkpoint's weights
-(through bench.results.cell_dir.CellDir, the one factory)."""
+(through bench.storage.cell_dir.CellDir, the one factory)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench.datasets import DataContext
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.source import DatasetSource
 from bench.models.base import GenerativeModel
-from bench.results.cell_dir import CellDir, CellStatus, cell_dirs
+from bench.storage.cell_dir import CellDir, CellStatus, cell_dirs
 
 
 @dataclass

@@ -90,8 +90,8 @@ def eval_command(
     `bench eval --fake CELL_DIR` alone re-scores the cell under its recorded protocol: the numbers are
     the ones in its result.json. Every other option overrides one recorded setting.
     """
+    from bench.commands.eval_images import dumps, run_eval
     from bench.datasets.root import export_root
-    from bench.eval.standalone import dumps, run_eval
 
     export_root(data_root)  # the data root's error messages advise --data-root: it is accepted here too
     kinds = None
@@ -130,8 +130,8 @@ ONLY = typer.Option(
 
 def _selected(only: str | None) -> list:
     """The manifest's assets, or those of the extractors in --only (refusing an unknown one)."""
-    from bench.eval import assets
-    from bench.eval.extractors import extractor_kinds
+    from bench.features import assets
+    from bench.features.extractors import extractor_kinds
 
     entries = list(assets.load_manifest().values())
     if only is None:
@@ -150,8 +150,8 @@ def _selected(only: str | None) -> list:
 def fetch_command(directory: Path | None = DIR, only: str | None = ONLY) -> None:
     """Download every file of the manifest that is missing, verifying each SHA-256; then lay out what an
     extractor needs besides (DINOv2's torch hub cache under <dir>/torch/hub)."""
-    from bench.eval import assets
-    from bench.eval.extractors import get_extractor
+    from bench.features import assets
+    from bench.features.extractors import get_extractor
 
     d = assets.assets_dir(directory)
     selected = _selected(only)
@@ -169,7 +169,7 @@ def fetch_command(directory: Path | None = DIR, only: str | None = ONLY) -> None
 def verify_command(directory: Path | None = DIR, only: str | None = ONLY) -> None:
     """Check every file of the manifest (or of --only's extractors) by SHA-256; exit 2 naming the first
     bad one."""
-    from bench.eval import assets
+    from bench.features import assets
 
     d = assets.assets_dir(directory)
     for a in _selected(only):

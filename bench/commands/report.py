@@ -24,7 +24,7 @@ def report_command(
 ) -> None:
     """Write OUT/report/: leaderboards with CIs and ranks, family metrics, figures, stability, samples,
     and per row the grid file and command that reproduce it (self-contained: works offline)."""
-    from bench.results.report import write_report
+    from bench.reporting.report import write_report
 
     folder = write_report(out, metric, dataset, model)
     console.print(f"wrote {folder / 'index.html'} and {folder / 'report.md'}", highlight=False)

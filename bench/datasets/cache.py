@@ -20,7 +20,7 @@ import torch
 from filelock import FileLock
 
 from bench.datasets.base import ImageSplit
-from bench.results.store import atomic_write
+from bench.fs import atomic_write
 
 # Bump when the layout of cache files or a shared decoding rule changes.
 CACHE_VERSION = 1

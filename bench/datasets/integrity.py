@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.datasets.readers import BadFile
 from bench.errors import BenchError
-from bench.results.store import atomic_write
+from bench.fs import atomic_write
 
 MEMO_VERSION = 1  # bump when a reader's judgement changes, so remembered results are redone
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.config import canonical_json
 from bench.datasets.source import DATASETS, DataContext, DataSettings, cache_root
+from bench.fs import canonical_json
 
 
 def export_root(cli_root: Path | None) -> None:

@@ -11,10 +11,10 @@ import torch
 from accelerate import Accelerator
 
 from bench.config import EvalConfig
-from bench.eval.fidelity import feature_statistics, frechet_distance_from_stats
 from bench.eval.generate import class_conditioned, generated_features
-from bench.eval.protocol import Extractor
 from bench.eval.reference import Reference
+from bench.features.extractor import Extractor
+from bench.features.fidelity import feature_statistics, frechet_distance_from_stats
 from bench.models.base import GenerativeModel
 
 

@@ -26,9 +26,6 @@ from accelerate import Accelerator
 from bench.config import EvalConfig
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.errors import BenchError
-from bench.eval.extractors import ExtractorContext, build_extractors, extractor_kinds
-from bench.eval.extractors import domain as domain  # re-exported: callers build it from here
-from bench.eval.extractors import inception as inception  # re-exported
 from bench.eval.generate import Sampler, generated_features, repeat_seeds, unconditional
 from bench.eval.memorisation import write_closest_pairs
 from bench.eval.metric_registry import (
@@ -39,8 +36,12 @@ from bench.eval.metric_registry import (
     needed_extractors,
     training_extractors,
 )
-from bench.eval.protocol import Extractor, metric_fingerprint
+from bench.eval.protocol import metric_fingerprint
 from bench.eval.reference import Reference, reference_features
+from bench.features.extractor import Extractor
+from bench.features.extractors import ExtractorContext, build_extractors, extractor_kinds
+from bench.features.extractors import domain as domain  # re-exported: callers build it from here
+from bench.features.extractors import inception as inception  # re-exported
 from bench.models.base import GenerativeModel
 
 

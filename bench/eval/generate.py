@@ -5,7 +5,7 @@ from its own generator seeded by (seed, j). The block size is a protocol setting
 not the extraction batch size: the samples are the same whatever eval.batch_size is and however many
 processes share the work. Process r draws blocks r, r + P, r + 2P ..., extracts their features in
 batches of batch_size, and the features are gathered and put back in block order
-(tests/test_eval_distributed.py, tests/test_eval_sampling.py). Samples, features and the gathered
+(tests/eval/test_eval_distributed.py, tests/eval/test_eval_sampling.py). Samples, features and the gathered
 result stay on the sampling device (uint8 images, float32 features): nothing goes through the host.
 
 Why blocks and not one generator per sample: families draw their noise inside `sample(n, g)` (labels,
@@ -25,8 +25,8 @@ import torch
 from accelerate import Accelerator
 
 from bench.datasets.batches import to_uint8
-from bench.eval.fidelity import extract_features
-from bench.eval.protocol import Extractor
+from bench.features.extractor import Extractor
+from bench.features.fidelity import extract_features
 from bench.models.base import GenerativeModel
 
 # (block index, block size, generator) -> float NCHW in [-1, 1]

@@ -16,8 +16,8 @@ import torch
 from bench.config import EvalConfig
 from bench.datasets.base import ImageSplit
 from bench.eval.generate import Sampler, block_sizes, generate_uint8
-from bench.eval.knn import closest_pairs
-from bench.results.plots import pyplot, save_figure
+from bench.metrics.knn import closest_pairs
+from bench.plots import pyplot, save_figure
 
 GALLERY = "closest_pairs.png"
 GALLERY_PAIRS = 8  # columns of the gallery: the k generated samples nearest to a training image

@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from bench.config import METRIC_NAMES, EvalConfig
 from bench.errors import BenchError
-from bench.eval.extractors import EXTRACTOR_KEYS
-from bench.eval.size_rules import isc_size_problem, kid_size_problem, prc_size_problem
+from bench.features.extractors import EXTRACTOR_KEYS
+from bench.metrics.size_rules import isc_size_problem, kid_size_problem, prc_size_problem
 
 if TYPE_CHECKING:
     import torch
 
-    from bench.eval.protocol import Extractor
     from bench.eval.reference import Reference
+    from bench.features.extractor import Extractor
 
-# The extractors a metric may ask for, kind -> fixed key (bench/eval/extractors.py registers and builds
+# The extractors a metric may ask for, kind -> fixed key (bench/features/extractors.py registers and builds
 # them: the dataset's own classifier, torch-fidelity's InceptionV3, VGG16, DINOv2).
 # None: the key is the dataset's name (fd_digits); else every metric on it writes that fixed key.
 EXTRACTORS = EXTRACTOR_KEYS
@@ -353,9 +353,9 @@ def _prc_rule(ev: EvalConfig, n: int, n_real: int) -> str | None:
 
 
 def _fd(x: MetricInput) -> tuple[float, ...]:
-    # float64 torch on the features' device (bench/eval/torch_stats.py); torch-fidelity's NumPy
-    # `fid_statistics_to_metric` gives the same value within 1e-6 relative (tests/test_eval_device.py).
-    from bench.eval.torch_stats import feature_statistics, frechet_distance
+    # float64 torch on the features' device (bench/metrics/torch_stats.py); torch-fidelity's NumPy
+    # `fid_statistics_to_metric` gives the same value within 1e-6 relative (tests/eval/test_eval_device.py).
+    from bench.metrics.torch_stats import feature_statistics, frechet_distance
 
     mu, sigma = feature_statistics(x.fake_fd)
     return (frechet_distance(mu, sigma, x.real.stats["mu"], x.real.stats["sigma"]),)
@@ -364,25 +364,25 @@ def _fd(x: MetricInput) -> tuple[float, ...]:
 def _kid(x: MetricInput) -> tuple[float, ...]:
     # torch-fidelity's subsets and formula in float64 torch on the features' device (torch_stats.kid),
     # behind the size check of `kernel_distance`.
-    from bench.eval.fidelity import kernel_distance
+    from bench.features.fidelity import kernel_distance
 
     return kernel_distance(x.fake_fd, x.real_fd, x.ev.kid_subsets, x.ev.kid_subset_size, x.ev.seed)
 
 
 def _isc(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.fidelity import inception_score
+    from bench.features.fidelity import inception_score
 
     return inception_score(x.fake[x.extractor.logits_layer], x.ev.isc_splits, x.ev.seed)
 
 
 def _prc(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.fidelity import precision_recall
+    from bench.features.fidelity import precision_recall
 
     return precision_recall(x.fake_fd, x.real_fd, x.ev.prc_neighborhood)
 
 
 def _coverage(x: MetricInput) -> tuple[float, ...] | None:
-    from bench.eval.fidelity import mode_coverage
+    from bench.features.fidelity import mode_coverage
 
     if x.real.labels is None or x.num_classes == 0:
         return None  # coverage needs the classes of a labelled reference
@@ -420,7 +420,7 @@ def _prc_outputs() -> tuple[Output, ...]:
 
 _TF = "torch-fidelity"
 # FD and KID: features from torch-fidelity's extractors, the statistic in float64 torch on their device
-# (bench/eval/torch_stats.py, equal to torch-fidelity's NumPy formulas within 1e-6 relative).
+# (bench/metrics/torch_stats.py, equal to torch-fidelity's NumPy formulas within 1e-6 relative).
 _TS = "torch-fidelity features, bench float64 statistic"
 register_metric(
     "fd", "fd", "domain", _fd_outputs(), _fd, description="FD on the domain classifier", computed_by=_TS
@@ -544,21 +544,21 @@ register_metric(
 )
 
 
-# ---- metrics computed by bench itself on any extractor's features (bench/eval/knn.py, fd_infinity.py) ----
+# ---- metrics bench computes itself on any extractor's features (bench/metrics/knn.py, fd_infinity.py) ----
 
 DC_NEIGHBORHOOD = 5  # k of Naeem et al. 2020 (their recommended value), fixed: part of the code's protocol
 FD_INF_MIN_N = 100  # the smallest of the fit's 15 subset sizes is a tenth of N
 
 
 def _dc(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.knn import density_coverage
+    from bench.metrics.knn import density_coverage
 
     dc = density_coverage(x.real_fd, x.fake_fd, k=DC_NEIGHBORHOOD)
     return dc["density"], dc["coverage"]
 
 
 def _fd_inf(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.fd_infinity import fd_infinity, fd_infinity_sizes
+    from bench.metrics.fd_infinity import fd_infinity, fd_infinity_sizes
 
     out = fd_infinity(
         x.fake_fd, (x.real.stats["mu"], x.real.stats["sigma"]), fd_infinity_sizes(len(x.fake_fd)), x.ev.seed
@@ -615,7 +615,7 @@ for _ext, _suffix in (("domain", "_domain"), ("inception", "_inception")):
     )
 
 
-# ---- memorisation: generated samples against the generators' training split (bench/eval/knn.py) ----
+# ---- memorisation: generated samples against the generators' training split (bench/metrics/knn.py) ----
 
 # The rule and its settings are fixed here, so every mem_* score of one code version means the same.
 MEM_CELLS = 5  # k-means cells of Meehan et al.'s C_T (few: each keeps enough test samples at small N)
@@ -633,7 +633,7 @@ def training_extractors(names: list[str] | tuple[str, ...]) -> set[str]:
 
 
 def _mem(x: MetricInput) -> tuple[float, ...]:
-    from bench.eval.knn import memorisation
+    from bench.metrics.knn import memorisation
 
     if x.real.training is None:
         raise BenchError("memorisation metrics need the training split's features; none were loaded")

@@ -24,13 +24,12 @@ import torch
 import torch_fidelity
 from filelock import FileLock
 
-from bench.config import canonical_json
-from bench.eval.fidelity import extract_features, uses_channels_last
-from bench.eval.protocol import Extractor
-from bench.eval.torch_stats import feature_statistics
-from bench.results.store import atomic_write
+from bench.features.extractor import Extractor
+from bench.features.fidelity import extract_features, uses_channels_last
+from bench.fs import atomic_write, canonical_json
+from bench.metrics.torch_stats import feature_statistics
 
-# 2: mu/sigma computed with torch in float64 (bench.eval.torch_stats), no longer NumPy's; same features.
+# 2: mu/sigma computed with torch in float64 (bench.metrics.torch_stats), no longer NumPy's; same features.
 FORMAT = 2
 PREPROCESSING = "uint8 NCHW, grayscale repeated to 3 channels, no JPEG"
 

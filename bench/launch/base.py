@@ -2,7 +2,7 @@
 
 A launcher turns a validated grid into cell folders under `out` and gets each cell run: here, one
 after another or `--jobs` at a time (bench.launch.local), or as SLURM job arrays (bench.launch.slurm).
-`bench.study` drives one through the same steps whichever it is.
+`bench.commands.run` drives one through the same steps whichever it is.
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bench import fs
 from bench.config import CellConfig
 from bench.errors import BenchError
 from bench.grid import Grid
-from bench.results import store
-from bench.results.cell_dir import CellDir, CellResult, CellStatus
-from bench.results.cell_lock import now_iso
-from bench.results.identity import cell_identity
+from bench.storage import files as store
+from bench.storage.cell_dir import CellDir, CellResult, CellStatus
+from bench.storage.cell_lock import now_iso
+from bench.storage.identity import cell_identity
 
 
 def materialize(grid: Grid, out: Path, say: Callable[[str], None] | None = None) -> list[Path]:
@@ -51,7 +52,7 @@ def migrate_folders(grid: Grid, out: Path, say: Callable[[str], None] | None = N
         folder.rename(target)
         # Written as this version resolves it (new arguments at their defaults), its own eval settings
         # kept: materialize then compares them with the grid's like any other cell's.
-        store.atomic_write_json(target / store.CONFIG, cfg.model_dump(mode="json"))
+        fs.atomic_write_json(target / store.CONFIG, cfg.model_dump(mode="json"))
         wanted.discard(cfg.cell_id)
         moved.append(target)
         if say is not None:
@@ -66,7 +67,7 @@ def _current_config(folder: Path) -> CellConfig | None:
     from bench.datasets import DATASETS
     from bench.models import MODELS
 
-    raw = store.read_json(folder / store.CONFIG)
+    raw = fs.read_json(folder / store.CONFIG)
     if not isinstance(raw, dict):
         return None
     try:

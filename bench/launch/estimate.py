@@ -207,7 +207,7 @@ def _calibration_path(group: str, device: str) -> Path:
 
 def cached_calibration(group: str, device: str) -> tuple[float, str] | None:
     """(seconds per cell, source) of an earlier calibration of this group on this device, if any."""
-    from bench.results.store import read_json
+    from bench.fs import read_json
 
     got = read_json(_calibration_path(group, device))
     if not got or got.get("seconds_per_cell") is None:
@@ -216,7 +216,7 @@ def cached_calibration(group: str, device: str) -> tuple[float, str] | None:
 
 
 def _cache_calibration(group: str, device: str, seconds: float, source: str) -> None:
-    from bench.results.store import atomic_write_json
+    from bench.fs import atomic_write_json
 
     at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with contextlib.suppress(OSError):  # a read-only cache costs a calibration next time, nothing else
@@ -229,7 +229,7 @@ def record_estimate(est: Estimate, out: Path) -> Path:
     """Add each group still to run, and not yet recorded, to <out>/estimate.json (written atomically):
     the first estimate made before a group's cells ran is the one the report compares with what they
     cost. A group already recorded keeps its entry (a later run would estimate from its own cells)."""
-    from bench.results.store import atomic_write_json, read_json
+    from bench.fs import atomic_write_json, read_json
 
     path = out / ESTIMATE_FILE
     recorded = read_json(path) or {}
@@ -252,7 +252,7 @@ def record_estimate(est: Estimate, out: Path) -> Path:
 
 def read_recorded(out: Path) -> dict[str, dict[str, Any]]:
     """<out>/estimate.json's groups (group id -> entry); {} when nothing was recorded."""
-    from bench.results.store import read_json
+    from bench.fs import read_json
 
     got = read_json(Path(out) / ESTIMATE_FILE)
     return dict((got or {}).get("groups") or {})
@@ -309,7 +309,7 @@ def estimate(
 
 def group_label(cfg: CellConfig) -> str:
     """`dcgan[d_width=8] digits z8`: a group's model and dataset labels and latent size."""
-    from bench.results.identity import cell_identity
+    from bench.storage.identity import cell_identity
 
     ident = cell_identity(cfg)
     z = f" z{cfg.latent_size}" if cfg.latent_size is not None else ""
@@ -321,7 +321,7 @@ def record_at_start(cells: Iterable[CellConfig], out: Path) -> Path | None:
     calibrations (the dry run's; nothing is timed here, so a run starts at once), recorded in
     <out>/estimate.json for the report. A folder that cannot take the file costs the report its
     estimate column, never the run (None then)."""
-    from bench.results import store
+    from bench.storage import files as store
 
     est = estimate(cells, out, store.is_finished, store.read_result, group_label, calibrate_missing=False)
     try:

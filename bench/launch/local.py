@@ -28,14 +28,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from bench.cell.launch_env import SHARING_ENV, THREADS_ENV, WORKER_ENV
 from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import load_cell, materialize, record_crash
-from bench.launch.command import SHARING_ENV, THREADS_ENV, TORCHRUN_ENV, WORKER_ENV, cell_command
+from bench.launch.command import TORCHRUN_ENV, cell_command
 from bench.launch.worker import Worker
-from bench.results.cell_dir import CellDir, CellResult
-from bench.results.cell_lock import CELL_BUSY_EXIT
+from bench.storage.cell_dir import CellDir, CellResult
+from bench.storage.cell_lock import CELL_BUSY_EXIT
 from bench.train.preempt import PREEMPTED_EXIT
 from bench.train.progress_log import PHASES, parse_progress_line
 
@@ -223,7 +224,7 @@ class GridLog:
                 self.console.print(f"start  {cid}", highlight=False, soft_wrap=True)
 
     def progress(self, cid: str) -> Callable[..., None]:
-        """The callback a running cell reports to (bench.train.cell.Progress): (phase, done, total[,
+        """The callback a running cell reports to (bench.cell.run.Progress): (phase, done, total[,
         recent mean losses])."""
 
         def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
@@ -259,7 +260,7 @@ class GridLog:
             self._show_grid()
 
     def end(self, cid: str, state: str, result: CellResult | None) -> None:
-        from bench.results import columns
+        from bench.eval import result_keys as columns
 
         with self.lock:
             self.done, self.finished = self.done + 1, self.finished + 1
@@ -338,7 +339,7 @@ def run_cells(
     worker "persistent": each slot runs its cells one after another in one long-lived worker process
     (bench.launch.worker); "fresh": a new process per cell. A cell whose process dies, or that runs past
     `cell_timeout` seconds (then it is killed), is recorded as failed and the next cell gets a fresh
-    process. A cell another live process is training (its lock, bench.results.cell_lock) is left to it."""
+    process. A cell another live process is training (its lock, bench.storage.cell_lock) is left to it."""
     if worker not in WORKER_MODES:
         raise BenchError(f"--worker: {worker!r} is not one of {', '.join(WORKER_MODES)}")
     summary = LaunchSummary("local")
@@ -370,7 +371,7 @@ def run_cells(
             progress = log.progress(cid)
             single = load_cell(cell_dir).train.processes == 1
             if in_process and jobs == 1 and single:
-                from bench.train.cell import run_cell
+                from bench.cell.run import run_cell
 
                 ended: bool | str = run_cell(cell_dir, progress).status
             elif worker == "persistent" and single:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.cell.launch_env import MPS_ENV
 from bench.launch.base import EXIT_OK, EXIT_STOPPED
-from bench.launch.command import MPS_ENV
 from bench.launch.local import run_cells, visible_gpus
 
 MPS_CONTROL = "nvidia-cuda-mps-control"

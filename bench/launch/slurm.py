@@ -21,14 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import fs
 from bench.config import SlurmConfig, validate
 from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import archive_failed, materialize
-from bench.results import store
-from bench.results.cell_dir import CellDir
-from bench.results.status import QUEUED  # in a cell folder: the array task it was submitted as
+from bench.storage.cell_dir import CellDir
+from bench.storage.status import QUEUED  # in a cell folder: the array task it was submitted as
 
 __all__ = ["SlurmConfig", "SlurmLauncher", "active_jobs", "plan", "slurm_config", "submit"]
 
@@ -172,7 +172,7 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
             continue
         holder = cell.lock_holder()
         ids = {
-            (store.read_json(d / QUEUED) or {}).get("job"),
+            (fs.read_json(d / QUEUED) or {}).get("job"),
             holder.info.get("slurm_job_id") if holder is not None else None,
         }
         if ids & set(jobs):
@@ -238,8 +238,8 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
     sub = plan(grid, out, cfg, dry_run=False)
     for array in sub.arrays:
         array.folder.mkdir(parents=True, exist_ok=True)
-        store.atomic_write_text(array.folder / "cells.txt", "".join(f"{d}\n" for d in array.cells))
-        store.atomic_write_text(array.folder / "array.sbatch", array.script)
+        fs.atomic_write_text(array.folder / "cells.txt", "".join(f"{d}\n" for d in array.cells))
+        fs.atomic_write_text(array.folder / "array.sbatch", array.script)
         for d in array.cells:
             archive_failed(d)  # keep a failed attempt's result beside the cell; this one retries it
         try:
@@ -251,7 +251,7 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
         job = done.stdout.strip().split(";")[0]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for i, d in enumerate(array.cells):
-            store.atomic_write_json(
+            fs.atomic_write_json(
                 d / QUEUED,
                 {"job": f"{job}_{array.task_of(i)}", "submitted": now, "script": str(array.folder)},
             )

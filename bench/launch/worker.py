@@ -1,13 +1,13 @@
 """A long-lived worker process per launcher slot: cells run one after another in it, so imports, dataset
-tensors (bench.datasets' in-process caches) and feature extractors (bench.eval.fidelity) are loaded once
+tensors (bench.datasets' in-process caches) and feature extractors (bench.features.fidelity) are loaded once
 per slot instead of once per cell.
 
 The worker (`python -m bench.launch.worker`) reads cell folders from stdin, one per line, runs each
-with bench.train.cell.run_cell and answers `@progress PHASE DONE TOTAL` lines while it trains, then one
+with bench.cell.run.run_cell and answers `@progress PHASE DONE TOTAL` lines while it trains, then one
 `@bench-worker ended STATUS` line. Before every cell it puts back the process state it started with
 (`ProcessState`: global RNGs, torch threads, grad mode, autocast, global module hooks, matmul and cuDNN
 flags, environment, logging, warnings filters, accelerate's singletons, the CUDA peak-memory counter),
-so a cell ends the same whether it runs first or after others (tests/test_worker.py).
+so a cell ends the same whether it runs first or after others (tests/launch/test_worker.py).
 
 The launcher side (`Worker`) hands one cell at a time to its process. A worker that dies in a cell (a
 crash, a kill, out of memory) or does not finish it within the time limit (a hang; it is killed) is
@@ -159,7 +159,7 @@ def serve(lines: Any = None) -> int:
 
         if not torch.cuda.is_available():
             os.environ["DS_ACCELERATOR"] = "cpu"
-    from bench.train.cell import run_cell
+    from bench.cell.run import run_cell
     from bench.train.preempt import stop_on_signals
 
     fresh = ProcessState.capture()

@@ -205,7 +205,7 @@ def first_layer_grad_norm(net: nn.Module) -> torch.Tensor:
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """(N,) class indices -> (N, K) one-hot rows. A scatter, not F.one_hot, which on the CPU checks the
-    labels' range by reading min and max back (tests/test_no_host_sync.py runs on the CPU)."""
+    labels' range by reading min and max back (tests/train/test_no_host_sync.py runs on the CPU)."""
     out = torch.zeros(labels.shape[0], num_classes, dtype=dtype, device=labels.device)
     return out.scatter_(1, labels.long()[:, None], 1)
 

@@ -23,7 +23,8 @@ bounds the data's bpd (`discrete = True`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +32,6 @@ from torch import nn
 
 from bench.models.losses import bce_with_logits_sum, gaussian_nll_sum
 from bench.registry import Registry
-
-if TYPE_CHECKING:
-    from bench.models.vae import VAE
 
 BIN_WIDTH = 2 / 255  # one 8-bit level on [-1, 1]
 
@@ -81,8 +79,18 @@ class Likelihood:
     needs_logits: ClassVar[bool] = False
     learned_scale: ClassVar[bool] = False  # adds net "likelihood" with a log-scale per channel
 
-    def __init__(self, model: VAE) -> None:
-        self.model = model
+    def __init__(
+        self,
+        decoder_out: str,
+        sigma2: Callable[[], float | torch.Tensor],
+        log_scale: Callable[[], torch.Tensor],
+    ) -> None:
+        """What the likelihood reads of its model, and nothing more: whether the decoder gives logits
+        or its mean (`decoder_out`), the gaussian variance, and the learned log-scale (1, C*H*W), called
+        at each use so that they follow the model's nets (also once wrapped for DDP)."""
+        self.decoder_out = decoder_out
+        self.sigma2 = sigma2
+        self.log_scale = log_scale
 
     def loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction term minimised in training (the NLL, or it without a constant)."""
@@ -93,13 +101,13 @@ class Likelihood:
 
     def mean01(self, out: torch.Tensor) -> torch.Tensor:
         """The decoder's mean on [0, 1], flat (B, D)."""
-        if self.model.decoder_out == "logits":
+        if self.decoder_out == "logits":
             return torch.sigmoid(out.float()).flatten(1)
         return (out.float().flatten(1) + 1) / 2
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """The decoder's mean on [-1, 1], flat (B, D)."""
-        if self.model.decoder_out == "logits":
+        if self.decoder_out == "logits":
             return torch.sigmoid(out.float()).flatten(1) * 2 - 1
         return out.float().flatten(1)
 
@@ -118,16 +126,16 @@ class Bernoulli(Likelihood):
 @LIKELIHOODS.register("gaussian")
 class Gaussian(Likelihood):
     def loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        s2 = self.model.gaussian_sigma2()
-        if self.model.decoder_out == "logits":  # on [0, 1] pixels
+        s2 = self.sigma2()
+        if self.decoder_out == "logits":  # on [0, 1] pixels
             sq = (torch.sigmoid(out.float()) - (x.flatten(1).float() + 1) / 2).pow(2).sum(1)
         else:
             sq = (x.float() - out.float()).pow(2).flatten(1).sum(1)
         return sq / (2 * s2)
 
     def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        s2 = self.model.gaussian_sigma2()
-        if self.model.decoder_out == "logits":
+        s2 = self.sigma2()
+        if self.decoder_out == "logits":
             return gaussian_nll_sum(torch.sigmoid(out.float()), (x.flatten(1) + 1) / 2, s2)
         return gaussian_nll_sum(out, x, s2)
 
@@ -150,8 +158,7 @@ class _Discretized(Likelihood):
     nll_fn: ClassVar = None
 
     def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        log_scale = self.model.nets["likelihood"](self.model.info.resolution)
-        return type(self).nll_fn(self.mean(out), log_scale, x.flatten(1))
+        return type(self).nll_fn(self.mean(out), self.log_scale(), x.flatten(1))
 
 
 @LIKELIHOODS.register("discretized_gaussian")

@@ -19,8 +19,8 @@ from torch import nn
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.batches import Batch, to_unit_range
 from bench.errors import BenchError
-from bench.eval.paired import WINDOW as SSIM_WINDOW
-from bench.eval.paired import psnr, ssim
+from bench.metrics.paired import WINDOW as SSIM_WINDOW
+from bench.metrics.paired import psnr, ssim
 from bench.models.base import MODELS
 from bench.models.cyclegan import conv_out
 from bench.models.translation import Translator, TranslatorConfig

@@ -79,7 +79,11 @@ class VAE(GenerativeModel):
         super().__init__(cfg, info, latent_size)
         assert latent_size is not None
         self.shape = image_shape(info)
-        self.likelihood = LIKELIHOODS.get(cfg.likelihood)(self)
+        self.likelihood = LIKELIHOODS.get(cfg.likelihood)(
+            decoder_out=self.decoder_out,
+            sigma2=self.gaussian_sigma2,
+            log_scale=lambda: self.nets["likelihood"](info.resolution),
+        )
 
     @classmethod
     def check(cls, cfg: VAEConfig, info: DatasetInfo, latent_size: int | None, where: str) -> None:

@@ -8,7 +8,7 @@ on-disk cache); "max-autotune" also benchmarks kernel choices (and uses CUDA gra
 compiles for longer.
 
 Compiled kernels may sum in another order than eager ones: on the CPU the logged losses of 8 steps
-were bitwise equal (MLP VAE) or within 2e-7 relative (DCGAN) (tests/test_fast_paths.py bounds 1e-5),
+were bitwise equal (MLP VAE) or within 2e-7 relative (DCGAN) (tests/train/test_fast_paths.py bounds 1e-5),
 and the setting is part of the cell's id.
 """
 

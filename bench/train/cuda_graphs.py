@@ -84,7 +84,7 @@ def _fill(static: Batch | None, batch: Batch | None) -> None:
 
 class CudaCapture:
     """The device side of `GraphedStep`: warm-up on a side stream, capture, replay. Tests put a host
-    stand-in here (tests/test_fast_paths.py), so the driver's logic is checked without a GPU."""
+    stand-in here (tests/train/test_fast_paths.py), so the driver's logic is checked without a GPU."""
 
     device_type = "cuda"
 

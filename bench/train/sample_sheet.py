@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from bench.models.base import SampleGrid
-from bench.results.plots import save_image_grid
+from bench.plots import save_image_grid
 
 MIN_TILE = 64  # as save_image_grid: tiles smaller than this are enlarged by a whole factor
 

@@ -1,1 +1,0 @@
-"""Result files of cells: atomic writes, states, and the leaderboard built from them."""
