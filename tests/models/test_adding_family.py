@@ -1,4 +1,4 @@
-"""The README's "Adding a model family" example, exactly as printed: written to a module, imported (which
+"""docs/models.md's "Adding a model family" example, exactly as printed: written to a module, imported (which
 registers it), validated as a grid line, trained a few steps through the loop, sampled with and
 without EMA."""
 
@@ -21,19 +21,19 @@ from bench.models import MODELS
 from bench.train.loop import fit
 from bench.train.steplog import StepLog
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+MODELS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
 
 @pytest.fixture
 def example_family(tmp_path: Path):
-    text = README.read_text()
+    text = MODELS_PAGE.read_text()
     block = re.search(
         r"<!-- example-family:begin -->\n```python\n(.*?)```\n<!-- example-family:end -->", text, re.S
     )
-    assert block, "README lost its example family"
+    assert block, "docs/models.md lost its example family"
     path = tmp_path / "example_gan.py"
     path.write_text(block.group(1))
-    spec = importlib.util.spec_from_file_location("example_gan_from_readme", path)
+    spec = importlib.util.spec_from_file_location("example_gan_from_docs", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)  # registers "example_gan"
@@ -42,7 +42,7 @@ def example_family(tmp_path: Path):
     sys.modules.pop(spec.name, None)
 
 
-def test_the_readme_example_is_a_grid_line_and_trains(example_family, tmp_path: Path) -> None:
+def test_the_documented_example_is_a_grid_line_and_trains(example_family, tmp_path: Path) -> None:
     grid = tmp_path / "grid.yaml"
     line = {"example_gan": {"hidden": 32, "loss": "hinge", "ema": 0.9}}
     spec = {
