@@ -7,14 +7,16 @@ and summaries of a fixed draw of samples (the input of every sample-based score)
 the domain classifier is left out on purpose: it is a deterministic function of the samples, which are
 compared instead, and it would cost most of the test's time budget.
 
-Written to run against both the original code (to record tests/data/recipe_baseline.json, see
-`python tests/helpers/recipe_cells.py OUT.json`) and the current code (tests/train/test_recipe_regression.py).
+Record the baseline with `python tests/helpers/recipe_cells.py tests/train/data/recipe_baseline.json`
+(every cell at seeds 0, 1, 2, plus the CPU model and torch build it ran on); the test is
+tests/train/test_recipe_regression.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -124,13 +126,27 @@ def _drawn(stream) -> int:
     return stream.epoch * stream.batches_per_epoch + stream.position
 
 
+def machine() -> dict[str, str]:
+    """What the recorded floats depend on besides the code: the CPU's kernels and the torch build."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: the platform's own name is the best there is
+    return {"cpu": model, "torch": f"{torch.__version__} ({torch.version.git_version})"}
+
+
 def record(path: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     from bench.models import MODELS
 
-    missing = sorted(set(MODELS.names()) - set(CELLS)) if hasattr(MODELS, "names") else []
+    missing = sorted(n for n in MODELS.names() if n not in CELLS and not n.startswith("example_"))
     if missing:
         raise SystemExit(f"no cell for {missing}")
-    out = {name: {str(s): run_cell(name, s) for s in seeds} for name in CELLS}
+    cells = {name: {str(s): run_cell(name, s) for s in seeds} for name in CELLS}
+    out = {"recorded_on": machine(), "seeds": list(seeds), "cells": cells}
     path.write_text(json.dumps(out, indent=None, separators=(",", ":")) + "\n")
 
 
