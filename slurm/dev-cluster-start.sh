@@ -8,8 +8,11 @@
 # Stop with slurm/dev-cluster-stop.sh, which stops exactly these PIDs.
 #
 # Environment:
-#   BENCH_SLURM_CPUS=N     CPUs the node advertises (default: the real count); more lets array tasks
-#                          of 1 CPU share the cores, as tiny cells on one GPU would
+#   BENCH_SLURM_CPUS=N     CPUs the node advertises (default: the real count, but at least 4); more
+#                          lets array tasks of 1 CPU share the cores, as tiny cells on one GPU would.
+#                          The floor of 4 is what tests/launch/test_slurm_packed.py asks for one task
+#                          (4 one-CPU cells): on a 2-core CI machine the node would otherwise have 2,
+#                          and that task could never start (SLURM's reason: PartitionConfig)
 #   BENCH_SLURM_STATE=DIR  PID files and logs (default /run/bench-slurm)
 #   BENCH_SLURM_WAIT=S     seconds to wait for the node (default 60)
 #
@@ -78,8 +81,16 @@ if [ -e "$CONF" ] && ! grep -qxF "$MARK" "$CONF"; then
 fi
 host=$(hostname -s)
 hw=$(slurmd -C | head -n 1 | sed 's/^NodeName=[^ ]* //')  # CPUs=... RealMemory=...
-overrides=""
+MIN_CPUS=4
+real_cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
+if [ -z "${BENCH_SLURM_CPUS:-}" ] && [ "${real_cpus:-0}" -lt "$MIN_CPUS" ]; then
+  BENCH_SLURM_CPUS=$MIN_CPUS
+  echo "dev-cluster-start: this machine has ${real_cpus:-?} CPUs; the node advertises $MIN_CPUS (BENCH_SLURM_CPUS to change)" >&2
+fi
 if [ -n "${BENCH_SLURM_CPUS:-}" ]; then
+  case "$BENCH_SLURM_CPUS" in
+    '' | *[!0-9]* | 0) echo "dev-cluster-start: BENCH_SLURM_CPUS must be a positive whole number, not '$BENCH_SLURM_CPUS'" >&2; exit 2 ;;
+  esac
   hw="CPUs=$BENCH_SLURM_CPUS RealMemory=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")"
   overrides="SlurmdParameters=config_overrides"
 fi

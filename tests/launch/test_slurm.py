@@ -94,12 +94,57 @@ def test_quick_dry_run_prints_a_script_sbatch_accepts(tmp_path: Path) -> None:
     assert not out.exists(), "a dry run writes nothing"
 
 
-def _wait(what: str, condition, timeout: float) -> None:
-    """Poll `condition`. (A requeued task waits out its credential, cred_expire=10 s on the dev cluster;
-    forcing it to start earlier with `scontrol update StartTime=now` gets it killed as non-startable.)"""
+# Reasons SLURM gives a pending job that waiting will not cure on this cluster: the job asks for more
+# than a node or the partition has, or for nodes that are down. A test waiting on such a job fails at
+# once with the reason instead of after its time-out.
+NEVER_STARTS = (
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "ReqNodeNotAvail",
+    "BadConstraints",
+    "Nodes_required_for_job_are_DOWN",
+    "InvalidAccount",
+    "InvalidQOS",
+    "DependencyNeverSatisfied",
+    "JobHeldAdmin",
+)
+NEVER_STARTS_GRACE = 5.0  # seconds a reason must last: a node coming back may show ReqNodeNotAvail briefly
+QUEUE_POLL = 2.0
+
+
+def never_starts(jobs: tuple[str, ...] = ()) -> str | None:
+    """The first pending job (of `jobs`, else of this user) that SLURM says cannot start, with its reason."""
+    command = ["squeue", "--noheader", "--states=PENDING", "--format=%i %r"]
+    command += [f"--jobs={','.join(jobs)}"] if jobs else ["--me"]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=15).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None  # no answer is no reason: the time-out still applies
+    for line in out.splitlines():
+        job, _, reason = line.strip().partition(" ")
+        if reason.startswith(NEVER_STARTS):
+            return f"job {job} is pending with reason {reason}"
+    return None
+
+
+def _wait(what: str, condition, timeout: float, jobs: tuple[str, ...] = ()) -> None:
+    """Poll `condition`; fail at once when a job it waits on cannot start (`never_starts`). (A requeued
+    task waits out its credential, cred_expire=10 s on the dev cluster; forcing it to start earlier with
+    `scontrol update StartTime=now` gets it killed as non-startable.)"""
     deadline = time.time() + timeout
+    stuck_since: float | None = None
+    next_poll = 0.0
     while not condition():
-        if time.time() > deadline:
+        now = time.time()
+        if now >= next_poll:
+            next_poll = now + QUEUE_POLL
+            stuck = never_starts(jobs)
+            stuck_since = None if stuck is None else (stuck_since or now)
+            if stuck is not None and now - stuck_since >= NEVER_STARTS_GRACE:
+                queue = subprocess.run(["squeue"], capture_output=True, text=True).stdout
+                raise AssertionError(f"waiting for {what}: SLURM will not start it: {stuck}\n{queue}")
+        if now > deadline:
             queue = subprocess.run(["squeue"], capture_output=True, text=True).stdout
             raise AssertionError(f"timed out waiting for {what}\n{queue}")
         time.sleep(0.3)

@@ -2,7 +2,9 @@
 real cluster one task running K cells at once, one of them failing, preempted and requeued, nothing lost.
 
 The end-to-end test needs a cluster that answers `sinfo` (slurm/dev-cluster-start.sh) and is skipped
-elsewhere.
+elsewhere. Its task asks for PACKED one-CPU cells at once, so it needs a node that advertises that many
+CPUs (dev-cluster-start.sh advertises at least 4, also on a 2-core machine); on a smaller cluster it
+fails at once, saying so, instead of waiting for a task that can never start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,10 @@ from bench.errors import BenchError
 from bench.grid import load_grid
 from bench.launch import slurm
 from bench.storage import files as store
+from tests.launch import test_slurm
 from tests.launch.test_slurm import _wait, bench, needs_cluster
+
+PACKED = 4  # cells in the one task of the end-to-end test, one CPU each
 
 
 def test_k_cells_per_task_make_ceil_n_over_k_tasks_that_run_the_packed_runner(write_grid, tmp_path) -> None:
@@ -75,8 +81,54 @@ if os.environ.get("BENCH_TEST_PACKED_FAMILY"):
 """
 
 
+def node_cpus() -> int:
+    """The most CPUs one node of the cluster offers (`sinfo`: a task lives on one node)."""
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--Node", "--format=%c"], capture_output=True, text=True, timeout=15
+    ).stdout
+    return max((int(n) for n in out.split() if n.isdigit()), default=0)
+
+
+@pytest.fixture
+def fake_squeue(tmp_path: Path, monkeypatch):
+    """An `squeue` on PATH that prints `reason` for one pending job, whatever it is asked."""
+
+    def install(reason: str) -> None:
+        script = tmp_path / "bin" / "squeue"
+        script.parent.mkdir(exist_ok=True)
+        script.write_text(f"#!/bin/sh\necho '4242_0 {reason}'\n")
+        script.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+
+    monkeypatch.setattr(test_slurm, "NEVER_STARTS_GRACE", 0.0)
+    monkeypatch.setattr(test_slurm, "QUEUE_POLL", 0.1)
+    return install
+
+
+def test_waiting_on_a_task_that_cannot_start_fails_at_once_with_slurms_reason(fake_squeue) -> None:
+    fake_squeue("PartitionConfig")
+    started = time.monotonic()
+    reason = "SLURM will not start it: job 4242_0 is pending with reason PartitionConfig"
+    with pytest.raises(AssertionError, match=reason):
+        _wait("the packed task", lambda: False, timeout=300)
+    assert time.monotonic() - started < 10
+
+
+def test_waiting_on_a_task_that_waits_for_resources_times_out(fake_squeue) -> None:
+    fake_squeue("Resources")  # the node is busy: it will start, so the time-out decides
+    with pytest.raises(AssertionError, match="timed out waiting for the packed task"):
+        _wait("the packed task", lambda: False, timeout=1)
+
+
 @needs_cluster
 def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) -> None:
+    cpus = node_cpus()
+    if cpus < PACKED:
+        pytest.fail(
+            f"the cluster's largest node offers {cpus} CPU(s) and this test packs {PACKED} one-CPU cells "
+            f"into one task, which SLURM would never start (PartitionConfig); start the dev cluster with "
+            f"BENCH_SLURM_CPUS={PACKED} or more (slurm/dev-cluster-start.sh advertises {PACKED} by default)"
+        )
     steps = 600
     train = {"batch_size": 16, "log_every": 10, "threads": 1}
     grid = {
@@ -95,7 +147,7 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
             "gpus_per_process": 0,
             "time": "00:10:00",
             "signal_seconds": 60,
-            "cells_per_task": 4,
+            "cells_per_task": PACKED,
         },
     }
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
@@ -129,14 +181,15 @@ def test_a_packed_task_survives_a_failing_cell_and_preemption(tmp_path: Path) ->
         ended = store.read_result(short) is not None and store.read_result(failing) is not None
         return ended and all(rows(d) >= 20 for d in longs)
 
-    _wait("the short cell to finish, the failing one to fail, the long ones to train", ready, 300)
+    _wait("the short cell to finish, the failing one to fail, the long ones to train", ready, 300, (task,))
     subprocess.run(["scancel", "--signal=USR1", "--batch", task], check=True)
     task_log = next((out / slurm.SUBMISSIONS).glob("*/task-0.log"))
-    _wait("the task to checkpoint and requeue", lambda: "requeueing" in task_log.read_text(), 90)
+    _wait("the task to checkpoint and requeue", lambda: "requeueing" in task_log.read_text(), 90, (task,))
     stopped = {d: fs.read_json(d / store.LOCK)["stopped_at_step"] for d in longs}
     assert all(20 <= at < steps for at in stopped.values()), "every running cell checkpointed"
     assert all(store.read_result(d) is None for d in longs)
-    _wait("the long cells to finish", lambda: all(store.read_result(d) is not None for d in longs), 300)
+    finished = lambda: all(store.read_result(d) is not None for d in longs)  # noqa: E731
+    _wait("the long cells to finish", finished, 300, (task,))
 
     log = task_log.read_text()
     assert "restart 0" in log and "restart 1" in log
