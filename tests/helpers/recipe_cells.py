@@ -127,16 +127,25 @@ def _drawn(stream) -> int:
 
 
 def machine() -> dict[str, str]:
-    """What the recorded floats depend on besides the code: the CPU's kernels and the torch build."""
-    model = platform.processor() or platform.machine()
+    """What the recorded floats depend on besides the code: the CPU (its model name alone is not enough:
+    "AMD EPYC" covers several generations, so family, model, stepping and a hash of the feature flags
+    too), the kernels torch dispatches to on it, and the torch build."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass  # not Linux: the platform's own name is the best there is
-    return {"cpu": model, "torch": f"{torch.__version__} ({torch.version.git_version})"}
+        pass  # not Linux: the platform's own names are the best there is
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    flags = hashlib.sha256(fields.get("flags", "").encode()).hexdigest()[:8]
+    where = f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')} stepping "
+    where += f"{fields.get('stepping', '?')}, flags {flags}"
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return {
+        "cpu": f"{name} ({where}; torch kernels {kernels})",
+        "torch": f"{torch.__version__} ({torch.version.git_version})",
+    }
 
 
 def record(path: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
