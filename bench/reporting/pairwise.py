@@ -1,0 +1,379 @@
+"""Comparisons between the rows of one table: Welch tests, Holm's correction, rank confidence sets,
+and the seeds a pair would need.
+
+Formulas and sources in docs/statistics.md. Two rows are "separable" when Welch's t-test of their
+means, Holm-adjusted over every comparison of the table (Holm 1979), gives p < ALPHA. A row's rank
+lies in [1 + rows significantly better, K - rows significantly worse] by those same simultaneous
+tests (Mogstad, Romano, Shaikh & Wilhelm 2024). For a pair that is not separable, the seeds per row
+that would separate a difference of the observed size with 80% power at the table's correction
+(Bonferroni alpha/m, a conservative stand-in for Holm's first step) come from the noncentral t.
+
+The core (welch, holm, pair_tests, rank_bounds, seeds_needed) works on numpy arrays with any leading
+batch dimensions: the leaderboard calls it on one table, the calibration tests on thousands of
+simulated tables at once, so what is tested is what is printed. The per-pair extras (exact
+permutation test, Hedges' g with its CI, probability of improvement) are for the pairs shown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import optimize
+from scipy import stats as sps
+
+from bench.reporting.stats import prob_improvement
+from bench.reporting.stats import seeds_words as _seeds_words
+
+ALPHA = 0.05  # family-wise error rate of a table (Holm)
+POWER = 0.8
+MAX_SEEDS = 1000  # seeds_needed looks no further
+EXACT_RELABELLINGS = 20_000  # above this many, the permutation test samples relabellings
+N_PERMUTATIONS = 9_999
+PERMUTATION_SEED = 0
+
+
+@dataclass(frozen=True)
+class Welch:
+    """Welch's unequal-variance t-test of mean(A) - mean(B), element-wise over arrays."""
+
+    diff: np.ndarray
+    se: np.ndarray
+    df: np.ndarray  # Welch-Satterthwaite
+    p: np.ndarray  # two-sided; NaN where a row has one seed
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """CI of the difference, diff ± t(1 - (1-level)/2, df) se: per pair, not adjusted. Computed on
+        request (the quantile of non-integer df is the slow part over half a million pairs)."""
+        half = np.where(self.se > 0, sps.t.ppf(0.5 + level / 2, self.df) * self.se, 0.0)
+        return self.diff - half, self.diff + half
+
+
+def welch(
+    mean_a: np.ndarray,
+    var_a: np.ndarray,
+    n_a: np.ndarray,
+    mean_b: np.ndarray,
+    var_b: np.ndarray,
+    n_b: np.ndarray,
+) -> Welch:
+    """t = (m_a - m_b) / sqrt(v_a/n_a + v_b/n_b), df = (v_a/n_a + v_b/n_b)^2 /
+    ((v_a/n_a)^2/(n_a-1) + (v_b/n_b)^2/(n_b-1)) (Welch 1947). Rows whose seeds all scored the same
+    have no spread: their difference is exact (p 0 when it is not 0, else 1)."""
+    n_a, n_b = np.asarray(n_a, dtype=np.float64), np.asarray(n_b, dtype=np.float64)
+    ok = (n_a >= 2) & (n_b >= 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qa, qb = np.asarray(var_a) / n_a, np.asarray(var_b) / n_b
+        se2 = qa + qb
+        diff = np.asarray(mean_a) - np.asarray(mean_b)
+        df = se2**2 / (qa**2 / (n_a - 1) + qb**2 / (n_b - 1))
+        df = np.where(se2 > 0, df, n_a + n_b - 2)
+        se = np.sqrt(se2)
+        t = np.abs(diff) / se
+        p = np.where(se2 > 0, 2 * sps.t.sf(t, df), np.where(diff == 0, 1.0, 0.0))
+    nan = np.full(np.shape(diff), np.nan)
+    return Welch(diff, se, np.where(ok, df, nan), np.where(ok, p, nan))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values along the last axis: sorted ascending, p_(k) times the
+    m - k + 1 hypotheses left, made monotone, capped at 1 (Holm 1979). NaN (an untestable pair) is
+    left out of the family and stays NaN. Reject at level alpha where adjusted p < alpha."""
+    p = np.asarray(p, dtype=np.float64)
+    finite = np.isfinite(p)
+    m = finite.sum(axis=-1, keepdims=True)
+    order = np.argsort(np.where(finite, p, np.inf), axis=-1, kind="stable")
+    ps = np.take_along_axis(np.where(finite, p, np.inf), order, axis=-1)
+    k = np.arange(p.shape[-1])
+    scaled = np.minimum(1.0, (m - k) * np.where(np.isfinite(ps), ps, 1.0))
+    adj_sorted = np.maximum.accumulate(scaled, axis=-1)
+    adj = np.empty_like(adj_sorted)
+    np.put_along_axis(adj, order, adj_sorted, axis=-1)
+    return np.where(finite, adj, np.nan)
+
+
+@dataclass(frozen=True)
+class PairTests:
+    """Every pair (i < j) of K rows, tested and Holm-adjusted over the table (batch dims first)."""
+
+    i: np.ndarray  # (P,) row index of A
+    j: np.ndarray  # (P,) row index of B
+    welch: Welch  # arrays (..., P)
+    p_adj: np.ndarray  # (..., P)
+
+    @property
+    def m(self) -> np.ndarray:
+        """Comparisons in the family (pairs where both rows have >= 2 seeds)."""
+        return np.isfinite(self.welch.p).sum(axis=-1)
+
+
+def pair_tests(means: np.ndarray, variances: np.ndarray, ns: np.ndarray) -> PairTests:
+    """Welch over all K(K-1)/2 pairs of the last axis, Holm over them: O(K^2) array arithmetic."""
+    k = np.shape(means)[-1]
+    i, j = np.triu_indices(k, 1)
+    ns = np.broadcast_to(np.asarray(ns, dtype=np.float64), np.shape(means))
+    w = welch(means[..., i], variances[..., i], ns[..., i], means[..., j], variances[..., j], ns[..., j])
+    return PairTests(i, j, w, holm(w.p))
+
+
+def rank_bounds(tests: PairTests, k: int, lower: bool, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence sets for ranks (1 = best) from the simultaneous tests (Mogstad, Romano, Shaikh &
+    Wilhelm 2024): row r lies in [1 + #rows significantly better, K - #rows significantly worse].
+    Their joint coverage is at least 1 - alpha, as Holm's family-wise error control is."""
+    sig = tests.p_adj < alpha
+    a_better = sig & ((tests.welch.diff < 0) if lower else (tests.welch.diff > 0))
+    b_better = sig & ~a_better
+    batch = np.shape(tests.p_adj)[:-1]
+    better = np.zeros((*batch, k, k), dtype=bool)  # better[..., r, s]: row r significantly better than s
+    better[..., tests.i, tests.j] = a_better
+    better[..., tests.j, tests.i] = b_better
+    above = better.sum(axis=-2)  # rows better than r
+    below = better.sum(axis=-1)  # rows worse than r
+    return 1 + above, k - below
+
+
+def power(n: np.ndarray, effect: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Power of the two-sided two-sample t-test with n seeds per row for a standardised difference
+    `effect` = delta / sd: P(|T| > t_crit) with T ~ noncentral t(2n - 2, effect * sqrt(n / 2))."""
+    n = np.asarray(n, dtype=np.float64)
+    df = 2 * n - 2
+    ncp = np.asarray(effect) * np.sqrt(n / 2)
+    tc = sps.t.ppf(1 - np.asarray(alpha) / 2, df)
+    with np.errstate(invalid="ignore"):
+        exact = sps.nct.sf(tc, df, ncp) + sps.nct.cdf(-tc, df, ncp)
+    # scipy's nct gives NaN far out (large df and ncp), where the normal approximation is exact enough.
+    approx = sps.norm.sf(tc - ncp) + sps.norm.cdf(-tc - ncp)
+    return np.where(np.isfinite(exact), exact, approx)
+
+
+def seeds_needed(
+    diff: np.ndarray, sd: np.ndarray, alpha: np.ndarray, target: float = POWER, max_seeds: int = MAX_SEEDS
+) -> np.ndarray:
+    """The smallest n (seeds per row) for which power(n, |diff| / sd, alpha) >= target, by bisection
+    over all pairs at once; -1 where no n up to max_seeds is enough (or diff is 0), 2 where a
+    difference with no spread at all needs no more."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effect = np.abs(np.asarray(diff, dtype=np.float64)) / np.asarray(sd, dtype=np.float64)
+    effect = np.where(np.isfinite(effect), effect, np.where(np.abs(diff) > 0, np.inf, 0.0))
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), effect.shape)
+    finite = np.where(np.isinf(effect), 1.0, effect)
+    enough = power(np.full(effect.shape, max_seeds), finite, alpha) >= target
+    lo = np.full(effect.shape, 1, dtype=np.int64)  # power(lo) < target (n=1 has no test)
+    hi = np.full(effect.shape, max_seeds, dtype=np.int64)  # power(hi) >= target where enough
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        ok = power(mid, finite, alpha) >= target
+        lo, hi = np.where(ok, lo, mid), np.where(ok, mid, hi)
+    out = np.where(enough, hi, -1)
+    return np.where(np.isinf(effect), 2, np.where(effect == 0, -1, out))
+
+
+# -- the extras of a pair that is shown --------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _splits(n: int, m: int) -> np.ndarray:
+    """Every way to pick which n of n + m pooled values are row A's (C(n+m, n) rows of indices)."""
+    return np.array(list(itertools.combinations(range(n + m), n)), dtype=np.int64)
+
+
+def min_permutation_p(n: int, m: int) -> float:
+    """The smallest two-sided p an exact permutation test of n against m seeds can give:
+    2 / C(n+m, n) when n = m (the split and its mirror), else 1 / C(n+m, n). 3 vs 3: 0.10."""
+    total = math.comb(n + m, n)
+    return (2 if n == m else 1) / total
+
+
+def permutation_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided permutation test of the difference of means: the share of relabellings of the pooled
+    seeds whose |mean(A) - mean(B)| is at least the observed one. Exact (every relabelling) up to
+    EXACT_RELABELLINGS, else scipy.stats.permutation_test with N_PERMUTATIONS samples."""
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n, m = len(xa), len(xb)
+    pooled = np.concatenate([xa, xb])
+    if math.comb(n + m, n) > EXACT_RELABELLINGS:
+        res = sps.permutation_test(
+            (xa, xb),
+            lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+            vectorized=True,
+            n_resamples=N_PERMUTATIONS,
+            rng=np.random.default_rng(PERMUTATION_SEED),
+        )
+        return float(res.pvalue)
+    picks = _splits(n, m)
+    sum_a = pooled[picks].sum(axis=1)
+    diffs = sum_a / n - (pooled.sum() - sum_a) / m
+    observed = abs(xa.mean() - xb.mean())
+    return float(np.mean(np.abs(diffs) >= observed - 1e-12 * max(1.0, observed)))
+
+
+def hedges_g(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> tuple[float, tuple[float, float]] | None:
+    """Hedges' g = J (m_a - m_b) / s_pooled, J = 1 - 3 / (4 (n_a + n_b) - 9) (Hedges 1981), with the
+    CI from inverting the noncentral t of t = d sqrt(n_a n_b / (n_a + n_b)) (Steiger & Fouladi 1997).
+    None for a row of one seed or no spread in either."""
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n, m = len(xa), len(xb)
+    if n < 2 or m < 2:
+        return None
+    sp = math.sqrt(((n - 1) * xa.var(ddof=1) + (m - 1) * xb.var(ddof=1)) / (n + m - 2))
+    if sp == 0:
+        return None
+    d = (xa.mean() - xb.mean()) / sp
+    j = 1 - 3 / (4 * (n + m) - 9)
+    scale = math.sqrt(n * m / (n + m))
+    t_obs, df = d * scale, n + m - 2
+
+    def cdf(x: float) -> float:
+        # Far in the tails scipy's nct returns NaN where the probability is 0 or 1.
+        v = float(sps.nct.cdf(t_obs, df, x))
+        return v if math.isfinite(v) else (0.0 if x > t_obs else 1.0)
+
+    def ncp_at(q: float) -> float:
+        # cdf falls as the noncentrality grows: widen the bracket until it holds q, then solve.
+        step = 1.0
+        while cdf(t_obs - step) < q or cdf(t_obs + step) > q:
+            step *= 2
+        return optimize.brentq(lambda x: cdf(x) - q, t_obs - step, t_obs + step)
+
+    lo, hi = ncp_at(0.5 + level / 2), ncp_at(0.5 - level / 2)
+    return j * d, (j * lo / scale, j * hi / scale)
+
+
+# -- one pair, as the leaderboard shows it ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything shown for one pair: A ranked above B; diff = mean(A) - mean(B)."""
+
+    n_a: int
+    n_b: int
+    diff: float
+    ci: tuple[float, float] | None  # Welch 95% CI of the difference (per pair)
+    df: float | None
+    p: float | None  # Welch, two-sided, unadjusted; None when a row has one seed
+    p_adj: float | None  # Holm over the table's m comparisons
+    m: int
+    p_perm: float | None  # exact permutation test of the difference of means
+    g: tuple[float, tuple[float, float]] | None  # Hedges' g and its 95% CI
+    prob_improvement: float  # U / (n m): descriptive
+    seeds: int | None  # per row, for 80% power at alpha / m; -1: more than MAX_SEEDS; None: separable
+    alpha: float = ALPHA
+
+    @property
+    def verdict(self) -> str:
+        if self.p_adj is None:
+            return "unknown"
+        return "separable" if self.p_adj < self.alpha else "not separable"
+
+    @property
+    def p_perm_min(self) -> float:
+        return min_permutation_p(self.n_a, self.n_b)
+
+    @property
+    def disagree(self) -> bool:
+        """Welch and the permutation test fall on different sides of alpha (unadjusted)."""
+        return (
+            self.p is not None
+            and self.p_perm is not None
+            and (self.p < self.alpha) != (self.p_perm < self.alpha)
+        )
+
+
+def compare(
+    a: Sequence[float], b: Sequence[float], tests: PairTests, index: int, lower: bool, alpha: float = ALPHA
+) -> Comparison:
+    """The shown pair `index` of `tests` (rows a and b are its i and j), with its extras."""
+    w = tests.welch
+    p = float(w.p[index])
+    m = int(tests.m)
+    known = math.isfinite(p)
+    ci = None
+    if known:
+        lo, hi = w.interval()
+        ci = (float(lo[index]), float(hi[index]))
+    p_adj = float(tests.p_adj[index]) if known else None
+    seeds = None
+    if known and p_adj is not None and p_adj >= alpha:
+        sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+        seeds = int(seeds_needed(np.array([w.diff[index]]), np.array([sd]), alpha / max(m, 1))[0])
+    return Comparison(
+        n_a=len(a),
+        n_b=len(b),
+        diff=float(w.diff[index]),
+        ci=ci,
+        df=float(w.df[index]) if known else None,
+        p=p if known else None,
+        p_adj=p_adj,
+        m=m,
+        p_perm=permutation_p(a, b) if known else None,
+        g=hedges_g(a, b) if known else None,
+        prob_improvement=prob_improvement(a, b, lower),
+        seeds=seeds,
+        alpha=alpha,
+    )
+
+
+def fmt_p(p: float | None) -> str:
+    return "-" if p is None else "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def p_is(name: str, p: float | None) -> str:
+    """ "Holm-adjusted p = 0.03" or "Holm-adjusted p < 0.001"."""
+    text = fmt_p(p)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def seeds_words(c: Comparison) -> str:
+    return _seeds_words(c.n_a, c.n_b)
+
+
+def needed_words(c: Comparison) -> str:
+    """ "about 9 seeds each would separate a difference this large" (or why no count would)."""
+    if c.seeds is None:
+        return ""
+    if c.diff == 0:
+        return "their means are equal, so no number of seeds would separate them"
+    if c.seeds < 0:
+        return f"more than {MAX_SEEDS} seeds each would be needed to separate a difference this small"
+    return f"about {c.seeds} seeds each would separate a difference this large"
+
+
+def sentence(label_a: str, label_b: str, metric: str, c: Comparison) -> str:
+    """What a reader may conclude about one pair, in words."""
+    if c.verdict == "unknown":
+        return (
+            f"{label_a} vs {label_b} on {metric}: unknown (a row with one seed has no spread; "
+            f"{seeds_words(c)})"
+        )
+    diff = f"difference {_num(c.diff)}, 95% CI [{_num(c.ci[0])}, {_num(c.ci[1])}]" if c.ci else ""
+    family = f"Holm over {c.m} comparison{'s' * (c.m != 1)}"
+    if c.verdict == "separable":
+        text = (
+            f"{label_a} is better than {label_b} on {metric} ({diff}; "
+            f"{p_is('Holm-adjusted p', c.p_adj)}, {family})"
+        )
+    else:
+        text = (
+            f"{label_a} and {label_b} cannot be told apart on {metric} with {seeds_words(c)} ({diff}; "
+            f"{p_is('Welch p', c.p)}, {p_is('Holm-adjusted p', c.p_adj)}, {family}); {needed_words(c)} "
+            f"(80% power at alpha {c.alpha:g}/{c.m})"
+        )
+    if c.p_perm is not None and c.p_perm_min > c.alpha:
+        text += (
+            f"; exact permutation p = {fmt_p(c.p_perm)} (with {seeds_words(c)} it cannot go below "
+            f"{fmt_p(c.p_perm_min)})"
+        )
+    elif c.disagree:
+        text += f"; the exact permutation test disagrees (p = {fmt_p(c.p_perm)})"
+    return text
