@@ -52,5 +52,5 @@ def test_noise_inside_the_seed_means_is_counted_once() -> None:
     n, r, studies = 5, 4, 20000
     scores = rng.normal(0.0, 1.0, size=(studies, n)) + rng.normal(0.0, 2.0, size=(studies, n, r)).mean(axis=2)
     lo, hi = stats.t_interval(scores.mean(axis=1), scores.std(axis=1, ddof=1), n)
-    coverage = float(np.mean((lo <= 0) & (0 <= hi)))
+    coverage = float(np.mean((lo <= 0) & (hi >= 0)))
     assert 0.94 <= coverage <= 0.96
