@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize
 from scipy import stats as sps
 
 from bench.reporting.stats import prob_improvement
@@ -211,38 +210,63 @@ def permutation_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(np.mean(np.abs(diffs) >= observed - 1e-12 * max(1.0, observed)))
 
 
+def _ncp_cdf(t_obs: np.ndarray, df: np.ndarray, ncp: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = sps.nct.cdf(t_obs, df, ncp)
+    # Far in the tails scipy's nct returns NaN where the probability is 0 or 1.
+    return np.where(np.isfinite(v), v, np.where(ncp > t_obs, 0.0, 1.0))
+
+
+def _invert_nct(t_obs: np.ndarray, df: np.ndarray, q: float, steps: int = 40) -> np.ndarray:
+    """The noncentrality at which nct.cdf(t_obs; df, ncp) = q, by bisection over arrays at once (the
+    cdf falls as ncp grows; the bracket t_obs ± (10 + 2|t_obs|) holds it for q in [0.025, 0.975])."""
+    width = 10 + 2 * np.abs(t_obs)
+    lo, hi = t_obs - width, t_obs + width
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        above = _ncp_cdf(t_obs, df, mid) > q  # the root lies above mid
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return (lo + hi) / 2
+
+
+def hedges_g_many(
+    mean_a: np.ndarray,
+    var_a: np.ndarray,
+    n_a: np.ndarray,
+    mean_b: np.ndarray,
+    var_b: np.ndarray,
+    n_b: np.ndarray,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hedges' g = J (m_a - m_b) / s_pooled, J = 1 - 3 / (4 (n_a + n_b) - 9) (Hedges 1981), with the
+    CI from inverting the noncentral t of t = d sqrt(n_a n_b / (n_a + n_b)) (Steiger & Fouladi 1997),
+    over arrays of pairs. NaN where a row has one seed or neither has any spread."""
+    n, m = np.asarray(n_a, dtype=np.float64), np.asarray(n_b, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sp = np.sqrt(((n - 1) * var_a + (m - 1) * var_b) / (n + m - 2))
+        ok = (n >= 2) & (m >= 2) & (sp > 0)
+        d = np.where(ok, (np.asarray(mean_a) - np.asarray(mean_b)) / np.where(ok, sp, 1.0), np.nan)
+    j = 1 - 3 / (4 * (n + m) - 9)
+    scale = np.sqrt(n * m / (n + m))
+    t_obs, df = np.where(ok, d * scale, 0.0), np.where(ok, n + m - 2, 1.0)
+    lo = _invert_nct(t_obs, df, 0.5 + level / 2) * j / scale
+    hi = _invert_nct(t_obs, df, 0.5 - level / 2) * j / scale
+    nan = np.full(np.shape(d), np.nan)
+    return j * d, np.where(ok, lo, nan), np.where(ok, hi, nan)
+
+
 def hedges_g(
     a: Sequence[float], b: Sequence[float], level: float = 0.95
 ) -> tuple[float, tuple[float, float]] | None:
-    """Hedges' g = J (m_a - m_b) / s_pooled, J = 1 - 3 / (4 (n_a + n_b) - 9) (Hedges 1981), with the
-    CI from inverting the noncentral t of t = d sqrt(n_a n_b / (n_a + n_b)) (Steiger & Fouladi 1997).
-    None for a row of one seed or no spread in either."""
+    """Hedges' g of two rows' seed scores and its CI (hedges_g_many); None when it is undefined."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    n, m = len(xa), len(xb)
-    if n < 2 or m < 2:
+    if len(xa) < 2 or len(xb) < 2:
         return None
-    sp = math.sqrt(((n - 1) * xa.var(ddof=1) + (m - 1) * xb.var(ddof=1)) / (n + m - 2))
-    if sp == 0:
-        return None
-    d = (xa.mean() - xb.mean()) / sp
-    j = 1 - 3 / (4 * (n + m) - 9)
-    scale = math.sqrt(n * m / (n + m))
-    t_obs, df = d * scale, n + m - 2
-
-    def cdf(x: float) -> float:
-        # Far in the tails scipy's nct returns NaN where the probability is 0 or 1.
-        v = float(sps.nct.cdf(t_obs, df, x))
-        return v if math.isfinite(v) else (0.0 if x > t_obs else 1.0)
-
-    def ncp_at(q: float) -> float:
-        # cdf falls as the noncentrality grows: widen the bracket until it holds q, then solve.
-        step = 1.0
-        while cdf(t_obs - step) < q or cdf(t_obs + step) > q:
-            step *= 2
-        return optimize.brentq(lambda x: cdf(x) - q, t_obs - step, t_obs + step)
-
-    lo, hi = ncp_at(0.5 + level / 2), ncp_at(0.5 - level / 2)
-    return j * d, (j * lo / scale, j * hi / scale)
+    g, lo, hi = hedges_g_many(
+        np.array([xa.mean()]), np.array([xa.var(ddof=1)]), np.array([len(xa)]),
+        np.array([xb.mean()]), np.array([xb.var(ddof=1)]), np.array([len(xb)]), level,
+    )  # fmt: skip
+    return None if not np.isfinite(g[0]) else (float(g[0]), (float(lo[0]), float(hi[0])))
 
 
 # -- one pair, as the leaderboard shows it ------------------------------------------------------------
@@ -286,38 +310,61 @@ class Comparison:
         )
 
 
+def compare_many(
+    values: Sequence[Sequence[float]],
+    tests: PairTests,
+    shown: Sequence[tuple[int, int]],
+    lower: bool,
+    alpha: float = ALPHA,
+) -> list[Comparison]:
+    """The shown pairs (i, j) of `tests` (row i ranked above row j; `values` each row's seed scores)
+    with their extras, vectorised over the pairs: Welch CI, seeds needed, Hedges' g and its CI; the
+    permutation test and the probability of improvement per pair (small sums)."""
+    if not shown:
+        return []
+    k = len(values)
+    ii = np.array([i for i, _ in shown])
+    jj = np.array([j for _, j in shown])
+    index = ii * k - ii * (ii + 1) // 2 + (jj - ii - 1)  # position of (i, j) in np.triu_indices(k, 1)
+    w = tests.welch
+    sub = Welch(w.diff[index], w.se[index], w.df[index], w.p[index])
+    lo, hi = sub.interval()
+    p_adj = tests.p_adj[index]
+    m = int(tests.m)
+    mean = np.array([np.mean(v) for v in values])
+    var = np.array([np.var(v, ddof=1) if len(v) > 1 else np.nan for v in values])
+    n = np.array([len(v) for v in values], dtype=np.float64)
+    sd = np.sqrt((var[ii] + var[jj]) / 2)
+    need = seeds_needed(sub.diff, sd, alpha / max(m, 1))
+    g, g_lo, g_hi = hedges_g_many(mean[ii], var[ii], n[ii], mean[jj], var[jj], n[jj])
+    out = []
+    for q, (i, j) in enumerate(shown):
+        known = bool(np.isfinite(sub.p[q]))
+        out.append(
+            Comparison(
+                n_a=len(values[i]),
+                n_b=len(values[j]),
+                diff=float(sub.diff[q]),
+                ci=(float(lo[q]), float(hi[q])) if known else None,
+                df=float(sub.df[q]) if known else None,
+                p=float(sub.p[q]) if known else None,
+                p_adj=float(p_adj[q]) if known else None,
+                m=m,
+                p_perm=permutation_p(values[i], values[j]) if known else None,
+                g=(float(g[q]), (float(g_lo[q]), float(g_hi[q]))) if np.isfinite(g[q]) else None,
+                prob_improvement=prob_improvement(values[i], values[j], lower),
+                seeds=int(need[q]) if known and p_adj[q] >= alpha else None,
+                alpha=alpha,
+            )
+        )
+    return out
+
+
 def compare(
     a: Sequence[float], b: Sequence[float], tests: PairTests, index: int, lower: bool, alpha: float = ALPHA
 ) -> Comparison:
-    """The shown pair `index` of `tests` (rows a and b are its i and j), with its extras."""
-    w = tests.welch
-    p = float(w.p[index])
-    m = int(tests.m)
-    known = math.isfinite(p)
-    ci = None
-    if known:
-        lo, hi = w.interval()
-        ci = (float(lo[index]), float(hi[index]))
-    p_adj = float(tests.p_adj[index]) if known else None
-    seeds = None
-    if known and p_adj is not None and p_adj >= alpha:
-        sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
-        seeds = int(seeds_needed(np.array([w.diff[index]]), np.array([sd]), alpha / max(m, 1))[0])
-    return Comparison(
-        n_a=len(a),
-        n_b=len(b),
-        diff=float(w.diff[index]),
-        ci=ci,
-        df=float(w.df[index]) if known else None,
-        p=p if known else None,
-        p_adj=p_adj,
-        m=m,
-        p_perm=permutation_p(a, b) if known else None,
-        g=hedges_g(a, b) if known else None,
-        prob_improvement=prob_improvement(a, b, lower),
-        seeds=seeds,
-        alpha=alpha,
-    )
+    """One pair of a two-row table (`index` 0), as compare_many shows it."""
+    return compare_many([a, b], tests, [(0, 1)], lower, alpha)[0]
 
 
 def fmt_p(p: float | None) -> str:

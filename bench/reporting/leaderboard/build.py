@@ -171,10 +171,8 @@ def _section(
     section.comparisons = int(tests.m)
     shown = _shown_pairs(k, low)
     section.all_pairs = len(shown) == k * (k - 1) // 2
-    for i, j in shown:
-        index = i * k - i * (i + 1) // 2 + (j - i - 1)  # position of (i, j) in np.triu_indices(k, 1)
-        comparison = pw.compare(values[i], values[j], tests, index, lower)
-        section.pairs.append(Pair(members[i], members[j], comparison))
+    comparisons = pw.compare_many(values, tests, shown, lower)
+    section.pairs = [Pair(members[i], members[j], c) for (i, j), c in zip(shown, comparisons, strict=True)]
     return section
 
 
