@@ -19,6 +19,7 @@ from bench.reporting.stats import prob_improvement
 Series = list[tuple[int, float]]
 HEATMAP_ROWS = 30  # a larger matrix is unreadable
 FIGURE_ROWS = 40  # a larger section draws its best rows (the tables keep every row)
+SWEEP_MODELS = 12  # the latent sweep draws the models of the best rows
 
 
 def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
@@ -26,13 +27,17 @@ def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
 
 
 def latent_sweep(section: Section, path: Path) -> Path | None:
-    """Main metric against latent size, one line per model: means, with each seed as a dot."""
+    """Main metric against latent size, one line per model (the SWEEP_MODELS models of the best rows):
+    means, with each seed as a dot."""
     by_model: dict[str, list[Row]] = defaultdict(list)
     for r in section.rows:
         if r.latent_size is not None:
             by_model[r.model].append(r)
     if not any(len({r.latent_size for r in rows}) > 1 for rows in by_model.values()):
         return None
+    if len(by_model) > SWEEP_MODELS:  # the models of the best rows: a legend of hundreds is unreadable
+        keep = list(dict.fromkeys(r.model for r in section.ranked if r.model in by_model))[:SWEEP_MODELS]
+        by_model = {m: by_model[m] for m in keep}
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, (model, rows) in enumerate(sorted(by_model.items())):

@@ -70,6 +70,7 @@ def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboa
 
     rows: dict[tuple, Row] = {}
     protocols: dict[str, dict[str, Any]] = {}
+    hidden: dict[str, bool] = {}  # cols.hidden matches the metric registry's patterns: once per name
     for r in results:
         key = (
             r.get("model_label", r["model"]),
@@ -92,7 +93,9 @@ def build(results: list[dict[str, Any]], metric: str | None = None) -> Leaderboa
         for name, repeats in per_key.items():
             row.eval_repeats[column_of(name, r)].append([float(v) for v in repeats])
         for name, value in r.get("metrics", {}).items():
-            if cols.hidden(name) or value is None:
+            if name not in hidden:
+                hidden[name] = cols.hidden(name)
+            if hidden[name] or value is None:
                 continue
             column = column_of(name, r)
             row.values[column].append(float(value))
