@@ -220,3 +220,20 @@ def test_evaluation_spread_from_recorded_repeats_sits_beside_the_seed_spread() -
     # sqrt(mean of the per-seed variances (ddof 1)) = sqrt((2 + 8) / 2)
     assert abs(row.eval_std("fd_digits") - 5**0.5) < 1e-12
     assert row.summary("fd_digits").std == abs(11.0 - 22.0) / 2**0.5
+
+
+def test_a_large_table_tests_every_pair_once_and_shows_neighbours() -> None:
+    # 30 rows x 3 seeds: 435 comparisons in Holm's family; the shown pairs are the 29 neighbours in
+    # the ranking plus the top row against the others that may be first.
+    results = [fd_result("gan", "digits", s, 10.0 * k + s, z=k + 1) for k in range(30) for s in range(3)]
+    lb = leaderboard.build(results)
+    (section,) = lb.sections
+    assert section.comparisons == 435 and not section.all_pairs
+    order = {id(r): i for i, r in enumerate(section.ranked)}
+    adjacent = [p for p in section.pairs if order[id(p.b)] - order[id(p.a)] == 1]
+    assert len(adjacent) == 29 and len(section.pairs) <= 29 + 10
+    # Rows 10 apart with spread 1: every pair is separable, so each rank set is one place.
+    assert [section.ranks[r.key].interval for r in section.ranked] == [(k, k) for k in range(1, 31)]
+    assert section.conclusions()[0] == (
+        "only gan z1 can rank first on fd_digits (each other row has a significantly better one)"
+    )
