@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from bench.reporting import comparison as cmp
 from bench.reporting import pairwise as pw
 from bench.reporting import stats
 
@@ -90,11 +91,11 @@ def test_a_three_seed_pair_at_welch_p_of_a_tenth_reads_not_separable_with_the_se
     a, b = [63.4, 67.3, 71.2], [70.0, 76.8, 83.6]
     means = np.array([np.mean(a), np.mean(b)])
     t = pw.pair_tests(means, np.array([np.var(a, ddof=1), np.var(b, ddof=1)]), np.array([3, 3]))
-    c = pw.compare(a, b, t, 0, lower=True)
+    c = cmp.compare(a, b, t, 0, lower=True)
     assert c.p == pytest.approx(0.121, abs=0.002) and c.verdict == "not separable"
     assert c.ci == pytest.approx((-23.4, 4.4), abs=0.05)
     assert c.seeds == 7  # noncentral t: 80% power for a difference of 9.5 with sd 5.54 at alpha 0.05
-    text = pw.sentence("mlp_vae z8", "mlp_vae z32", "fd", c)
+    text = cmp.sentence("mlp_vae z8", "mlp_vae z32", "fd", c)
     assert text.startswith("mlp_vae z8 and mlp_vae z32 cannot be told apart on fd with 3 seeds")
     assert "Welch p = 0.12" in text and "about 7 seeds each would separate a difference this large" in text
     assert "it cannot go below 0.1" in text  # the exact permutation test's floor at 3 vs 3

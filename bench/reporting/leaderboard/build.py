@@ -22,6 +22,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.eval import result_keys as cols
+from bench.reporting import comparison as cmp
 from bench.reporting import pairwise as pw
 from bench.reporting.leaderboard.model import (
     Leaderboard,
@@ -174,7 +175,7 @@ def _section(
     section.comparisons = int(tests.m)
     shown = _shown_pairs(k, low)
     section.all_pairs = len(shown) == k * (k - 1) // 2
-    comparisons = pw.compare_many(values, tests, shown, lower)
+    comparisons = cmp.compare_many(values, tests, shown, lower)
     section.pairs = [Pair(members[i], members[j], c) for (i, j), c in zip(shown, comparisons, strict=True)]
     return section
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench import fs
 from bench.eval import result_keys as cols
-from bench.reporting import pairwise as pw
+from bench.reporting import comparison as cmp
 from bench.reporting import stats
 from bench.reporting.leaderboard.model import Leaderboard, Pair, RankSet, Row, Section
 from bench.reporting.leaderboard.protocol import (
@@ -168,7 +168,7 @@ def _pair_json(p: Pair, metric: str) -> dict[str, Any]:
         "hedges_g_ci95": list(c.g[1]) if c.g else None,
         "probability_of_improvement": c.prob_improvement,
         "seeds_needed_each": c.seeds,
-        "sentence": pw.sentence(p.a.label, p.b.label, metric, c),
+        "sentence": cmp.sentence(p.a.label, p.b.label, metric, c),
     }
 
 

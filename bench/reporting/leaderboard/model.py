@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from bench.fs import short_hash
-from bench.reporting import pairwise as pw
+from bench.reporting import comparison as cmp
 from bench.reporting import stats
 
 
@@ -110,7 +110,7 @@ class RankSet:
 class Pair:
     a: Row  # ranked above b
     b: Row
-    comparison: pw.Comparison
+    comparison: cmp.Comparison
 
     @property
     def verdict(self) -> str:
@@ -174,7 +174,7 @@ class Section:
                 continue
             if within is not None and max(order[id(p.a)], order[id(p.b)]) >= within:
                 continue
-            out.append(pw.sentence(name(p.a), name(p.b), self.main, p.comparison))
+            out.append(cmp.sentence(name(p.a), name(p.b), self.main, p.comparison))
         if len(self.rows) > 1:
             out += [
                 f"{name(r)} on {self.main}: one seed, so its spread and its separation from the other rows "
