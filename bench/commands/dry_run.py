@@ -212,3 +212,41 @@ def total_line(est: Estimate) -> str:
         f"total: {est.total_hours:.3f} device-hours on {est.device}{unknown} (a calibration omits data "
         "loading, feature extraction and post-training fits: a lower bound; finished cells include all)"
     )
+
+
+SEED_ADVICE_LINES = 10
+
+
+def seed_advice(cells: list[CellConfig], out: Any) -> list[str]:
+    """Sentences for pairs of the grid's rows that finished results under `out` cannot yet separate
+    and that the grid gives fewer seeds than the seeds needed (bench.reporting.pairwise.seeds_needed):
+    "the grid has 3 seeds per row; ... about 9 seeds each would separate ...". Empty without results."""
+    from pathlib import Path
+
+    from bench.reporting import leaderboard as lbm
+    from bench.reporting.pairwise import MAX_SEEDS
+
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    seeds: dict[str, set[int]] = {}
+    for c in cells:
+        seeds.setdefault(c.group_id, set()).add(c.seed)
+    results = [r for r in lbm.collect(out) if r.get("group") in seeds]
+    if len({r.get("group") for r in results}) < 2:
+        return []
+    lines = []
+    for s in lbm.build(results).sections:
+        for p in s.pairs:
+            c = p.comparison
+            planned = min(len(seeds[p.a.group]), len(seeds[p.b.group]))
+            if c.verdict != "not separable" or c.seeds is None or not (c.seeds < 0 or c.seeds > planned):
+                continue
+            need = f"more than {MAX_SEEDS}" if c.seeds < 0 else f"about {c.seeds}"
+            lines.append(
+                f"{p.a.label} vs {p.b.label} on {s.main}: the grid has {planned} seeds per row, but "
+                f"finished results (difference {c.diff:.4g}, Holm-adjusted p = {c.p_adj:.2g}) suggest "
+                f"{need} seeds each to separate them"
+            )
+    more = len(lines) - SEED_ADVICE_LINES
+    return lines[:SEED_ADVICE_LINES] + ([f"... and {more} more such pairs"] if more > 0 else [])

@@ -148,6 +148,7 @@ def run_study(opts: StudyOptions, console: Console) -> int:
             print(f"{len(problems)} problem(s) found; nothing was trained or written", file=sys.stderr)
             return BenchError.exit_code
         print_estimate(grid, opts.out, console, calibrate=opts.estimate)
+        print_seed_advice(grid, opts.out, console)
         if launcher.name == "slurm":
             print_slurm_plan(launcher.plan(grid, opts.out).detail)
         return EXIT_OK
@@ -177,7 +178,7 @@ def write_leaderboard(out: Path, console: Console) -> None:
     console.print("wrote " + ", ".join(str(p) for p in paths))
     from bench.reporting.report import write_report
 
-    folder = write_report(out)
+    folder = write_report(out, lb=lb)  # the same leaderboard: its comparisons are computed once
     console.print(f"report: {folder / 'index.html'} (and report.md)", highlight=False)
 
 
@@ -193,6 +194,14 @@ def print_estimate(grid: Grid, out: Path, console: Console, calibrate: bool) -> 
     for table in estimate_tables(est, grid.cells):
         console.print(table)
     console.print(total_line(est), highlight=False)
+
+
+def print_seed_advice(grid: Grid, out: Path, console: Console) -> None:
+    """Where finished results of the grid's rows say its seeds are too few to separate them."""
+    from bench.commands.dry_run import seed_advice
+
+    for line in seed_advice(grid.cells, out):
+        console.print(line, highlight=False)
 
 
 def print_slurm_plan(sub: Any) -> None:

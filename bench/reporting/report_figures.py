@@ -14,8 +14,12 @@ import numpy as np
 
 from bench.plots import plot_series, pyplot, save_figure
 from bench.reporting.leaderboard import Row, Section
+from bench.reporting.stats import prob_improvement
 
 Series = list[tuple[int, float]]
+HEATMAP_ROWS = 30  # a larger matrix is unreadable
+FIGURE_ROWS = 40  # a larger section draws its best rows (the tables keep every row)
+SWEEP_MODELS = 12  # the latent sweep draws the models of the best rows
 
 
 def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
@@ -23,13 +27,17 @@ def _height(n_rows: int, per_row: float = 0.32, base: float = 1.6) -> float:
 
 
 def latent_sweep(section: Section, path: Path) -> Path | None:
-    """Main metric against latent size, one line per model: means, with each seed as a dot."""
+    """Main metric against latent size, one line per model (the SWEEP_MODELS models of the best rows):
+    means, with each seed as a dot."""
     by_model: dict[str, list[Row]] = defaultdict(list)
     for r in section.rows:
         if r.latent_size is not None:
             by_model[r.model].append(r)
     if not any(len({r.latent_size for r in rows}) > 1 for rows in by_model.values()):
         return None
+    if len(by_model) > SWEEP_MODELS:  # the models of the best rows: a legend of hundreds is unreadable
+        keep = list(dict.fromkeys(r.model for r in section.ranked if r.model in by_model))[:SWEEP_MODELS]
+        by_model = {m: by_model[m] for m in keep}
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, (model, rows) in enumerate(sorted(by_model.items())):
@@ -50,8 +58,9 @@ def latent_sweep(section: Section, path: Path) -> Path | None:
 
 
 def seed_strip(section: Section, path: Path) -> Path | None:
-    """Every seed's value per row (dots), the mean (bar) and the 95% CI of the mean (line)."""
-    rows = section.rows
+    """Every seed's value per row (dots), the mean (bar) and the 95% t CI of the mean (line); the best
+    FIGURE_ROWS rows of a larger section."""
+    rows = section.ranked[:FIGURE_ROWS] if len(section.rows) > FIGURE_ROWS else section.rows
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, _height(len(rows))))
     for y, r in enumerate(rows):
@@ -65,7 +74,8 @@ def seed_strip(section: Section, path: Path) -> Path | None:
     ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)  # best row on top, room around a single row
     ax.set_xlabel(f"{section.main} ({'lower' if section.lower else 'higher'} is better)")
-    ax.set_title(f"{section.dataset}: seeds per row (red: mean and 95% CI)", fontsize=10)
+    best = f", best {len(rows)} of {len(section.rows)} rows" if len(rows) < len(section.rows) else ""
+    ax.set_title(f"{section.dataset}: seeds per row (red: mean and 95% t CI{best})", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path, tight_bbox=True)
 
@@ -113,7 +123,7 @@ def pareto_front(points: Sequence[tuple[float, float]], lower: bool) -> list[int
 
 
 def quality_vs_cost(section: Section, path: Path) -> Path | None:
-    """Mean score against mean device-hours per cell, with the Pareto front."""
+    """Mean score against mean device-hours per cell, with the Pareto front (labels up to FIGURE_ROWS)."""
     rows = [r for r in section.rows if r.device]
     if not rows:
         return None
@@ -122,7 +132,7 @@ def quality_vs_cost(section: Section, path: Path) -> Path | None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="C0", zorder=3)
-    for k, (r, p) in enumerate(zip(rows, pts, strict=True)):
+    for k, (r, p) in enumerate(zip(rows, pts, strict=True) if len(rows) <= FIGURE_ROWS else ()):
         # Alternate above/below so rows of equal cost and similar score stay readable.
         ax.annotate(r.label, p, fontsize=7, xytext=(5, 4 if k % 2 == 0 else -10), textcoords="offset points")
     fx = [pts[i][0] for i in front]
@@ -142,15 +152,17 @@ def quality_vs_cost(section: Section, path: Path) -> Path | None:
 
 
 def improvement_heatmap(section: Section, path: Path) -> Path | None:
-    """P(row better than column) for every pair of rows (Mann-Whitney U / nm)."""
+    """P(row better than column) for every pair of rows: the probability of improvement U / (nm)
+    (Mann-Whitney U), a description of overlap, not a test. Up to HEATMAP_ROWS rows."""
     rows = section.rows
-    if len(rows) < 2:
+    if len(rows) < 2 or len(rows) > HEATMAP_ROWS:
         return None
     n = len(rows)
     m = np.full((n, n), np.nan)
-    for p in section.pairs:
-        i, j = rows.index(p.a), rows.index(p.b)
-        m[i, j], m[j, i] = p.p_improvement, 1 - p.p_improvement
+    for i in range(n):
+        for j in range(i + 1, n):
+            pi = prob_improvement(rows[i].values[section.main], rows[j].values[section.main], section.lower)
+            m[i, j], m[j, i] = pi, 1 - pi
     plt = pyplot()
     side = max(3.2, 1.2 + 0.5 * n)
     fig, ax = plt.subplots(figsize=(side + 2.4, side + 1.0))
@@ -166,7 +178,10 @@ def improvement_heatmap(section: Section, path: Path) -> Path | None:
     bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("P(row better than column)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    ax.set_title(f"{section.dataset}: P(row better than column)\non {section.main}", fontsize=9)
+    ax.set_title(
+        f"{section.dataset}: probability of improvement U/(nm)\non {section.main} (descriptive, not a test)",
+        fontsize=9,
+    )
     return save_figure(fig, path, tight_bbox=True)
 
 

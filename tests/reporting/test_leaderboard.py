@@ -79,10 +79,13 @@ def test_cli_writes_md_csv_json(tmp_path: Path) -> None:
     assert res.output.splitlines()[1].startswith("gan,digits,8,40.0,")
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## digits: fd_digits (lower is better)" in md
-    assert "| gan | 8 | 2 | 40 | 14 | [30, 50] (3 distinct resamples) | 1 | 1.00 |" in md
+    # Student t with 1 df: 40 ± 12.706 * 14.142 / sqrt(2) = 40 ± 127.06 (two seeds say little).
+    assert "| gan | 8 | 2 | 40 | 14 | [-87.06, 167.1] (t, 1 df) | 1 |" in md
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     assert rows[0]["metrics"]["fd_digits"]["n"] == 2
-    assert rows[0]["metrics"]["fd_digits"]["ci95"] == [30.0, 50.0]
+    assert rows[0]["metrics"]["fd_digits"]["ci_method"] == "t"
+    lo, hi = rows[0]["metrics"]["fd_digits"]["ci95"]
+    assert abs(lo - (40 - 127.062)) < 1e-2 and abs(hi - (40 + 127.062)) < 1e-2
 
 
 def test_derived_datasets_and_other_configs_are_separate_rows() -> None:
@@ -146,16 +149,22 @@ def test_sections_per_dataset_never_print_zero_spread_and_name_inseparable_pairs
     digits, mnist = lb.sections
     assert [r.model for r in digits.rows] == ["dcgan", "mlp_vae", "wgan_gp"]
     assert digits.ranks[digits.rows[2].key].interval == (3, 3)
-    assert digits.not_separable() == ["dcgan z8 vs mlp_vae z8 on fd_digits: not separable with 3 seeds"]
-    assert mnist.not_separable() == [
+    said = digits.conclusions()
+    assert said[0] == (
+        "may rank first on fd_digits: dcgan z8, mlp_vae z8 (no row is significantly better than them)"
+    )
+    assert said[1].startswith("dcgan z8 and mlp_vae z8 cannot be told apart on fd_digits with 3 seeds")
+    assert said[2].startswith("dcgan z8 is better than wgan_gp z8 on fd_digits (difference -30")
+    assert mnist.conclusions() == [
+        "may rank first on fd_mnist: dcgan z8, mlp_vae z8 (no row is significantly better than them)",
         "dcgan z8 on fd_mnist: one seed, so its spread and its separation from the other rows are unknown",
         "mlp_vae z8 on fd_mnist: one seed, so its spread and its separation from the other rows are unknown",
     ]
     md = leaderboard.to_markdown(lb)
     assert "± 0 " not in md and "± 0 |" not in md and "sorted by None" not in md
     assert "n=1, spread unknown" in md and "0.9 (all 3 seeds equal)" in md
-    assert "- dcgan z8 vs mlp_vae z8 on fd_digits: not separable with 3 seeds" in md
-    assert "IQM" not in md  # no row has the 4 seeds an interquartile mean needs
+    assert "- dcgan z8 and mlp_vae z8 cannot be told apart on fd_digits with 3 seeds" in md
+    assert "| IQM |" not in md  # no row has the 4 seeds an interquartile mean needs
     four = leaderboard.build([fd_result("gan", "digits", s, v) for s, v in enumerate((1.0, 2.0, 3.0, 50.0))])
     # trim_mean(., 0.25) of 1, 2, 3, 50 keeps 2 and 3: 2.5 (the mean is 14).
     assert "| IQM |" in leaderboard.to_markdown(four) and "| 14 | 24 |" in leaderboard.to_markdown(four)
@@ -211,3 +220,20 @@ def test_evaluation_spread_from_recorded_repeats_sits_beside_the_seed_spread() -
     # sqrt(mean of the per-seed variances (ddof 1)) = sqrt((2 + 8) / 2)
     assert abs(row.eval_std("fd_digits") - 5**0.5) < 1e-12
     assert row.summary("fd_digits").std == abs(11.0 - 22.0) / 2**0.5
+
+
+def test_a_large_table_tests_every_pair_once_and_shows_neighbours() -> None:
+    # 30 rows x 3 seeds: 435 comparisons in Holm's family; the shown pairs are the 29 neighbours in
+    # the ranking plus the top row against the others that may be first.
+    results = [fd_result("gan", "digits", s, 10.0 * k + s, z=k + 1) for k in range(30) for s in range(3)]
+    lb = leaderboard.build(results)
+    (section,) = lb.sections
+    assert section.comparisons == 435 and not section.all_pairs
+    order = {id(r): i for i, r in enumerate(section.ranked)}
+    adjacent = [p for p in section.pairs if order[id(p.b)] - order[id(p.a)] == 1]
+    assert len(adjacent) == 29 and len(section.pairs) <= 29 + 10
+    # Rows 10 apart with spread 1: every pair is separable, so each rank set is one place.
+    assert [section.ranks[r.key].interval for r in section.ranked] == [(k, k) for k in range(1, 31)]
+    assert section.conclusions()[0] == (
+        "only gan z1 can rank first on fd_digits (each other row has a significantly better one)"
+    )

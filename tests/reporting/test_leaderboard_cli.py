@@ -81,10 +81,7 @@ def test_piped_output_fits_80_columns_without_wrapped_headers(out: Path) -> None
     lines = res.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     header = next(line for line in lines if line.lstrip().startswith("model"))
-    assert header.split() == ["model", "z", "n", "mean", "±", "sd", "eval", "sd", "95%", "CI", "rank"] + [
-        "P(1)",
-        "f/d",
-    ]
+    assert header.split() == ["model", "z", "n", "mean", "±", "sd", "eval", "sd", "95%", "CI", "rank", "f/d"]
     after = lines[lines.index(header) + 1]
     assert set(after.strip()) == {"─"}, "the header is one line, its rule right below"
     assert "dcgan[d_width=8,g_width=8]" not in "\n".join(lines[: lines.index(header) + 8])

@@ -71,19 +71,23 @@ def test_sections_per_protocol_with_statistics(built) -> None:
         assert "± 0 " not in text and "sorted by None" not in text
     # mlp_vae z8 (30, one seed) ranks first; mlp_vae z4 (mean 41) and dcgan z4 (41.2) cannot be told apart.
     # (eval std and the seed std net of it: "-" for rows without evaluation repeats)
-    assert "| mlp_vae | 8 | 1 | 30 | n=1, spread unknown | - | - | n=1, spread unknown |" in md
-    # Resample means of {40, 41, 42}: P(40) = 1/27 > 2.5%, so the percentile CI is [40, 42].
-    assert "| mlp_vae | 4 | 3 | 41 | 1 | - | - | [40, 42] (10 distinct resamples) | 2-3 | 0.00 |" in md
+    # One seed: no interval, and its rank set is every place (1-5: nothing is known against it).
+    assert "| mlp_vae | 8 | 1 | 30 | n=1, spread unknown | - | - | n=1, no interval | 1-5 |" in md
+    # t interval of {40, 41, 42}: 41 ± 4.303 * 1 / sqrt(3) = [38.52, 43.48].
+    assert "| mlp_vae | 4 | 3 | 41 | 1 | - | - | [38.52, 43.48] (t, 2 df) | 1-4 |" in md
     assert "- mlp_vae z8 on fd_digits: one seed, so its spread and its separation" in md
     assert (
-        "- mlp_vae z4 vs dcgan[d_width=8,g_width=8] z4 on fd_digits: not separable with 3 and 2 seeds" in md
+        "- mlp_vae z4 and dcgan[d_width=8,g_width=8] z4 cannot be told apart on fd_digits with 3 and 2 seeds"
+        in md
     )
-    assert "mlp_vae z4 vs dcgan[d_width=8,g_width=8] z8 on fd_digits" not in md  # separable: not listed
+    # Six comparisons in the Holm family (four rows with two seeds or more); a separable pair in words.
+    assert "- mlp_vae z4 is better than dcgan[d_width=8,g_width=8] z8 on fd_digits (difference -41.33" in md
+    assert "Holm over 6 comparisons" in md
     # dcgan z8 carries evaluation repeats: their spread is shown beside the seeds' one.
     assert "| std | eval std | seed std net of eval | 95% CI of mean |" in md
     # Repeats 79-81, 84-86, 81-83: eval std 1; seed means 80, 85, 82 (var 6.33) net of 1/3: 2.45.
     assert "| dcgan[d_width=8,g_width=8] | 8 | 3 | 82.33 | 2.5 | 1 | 2.4 | [" in md
-    assert "(seeds x 3 eval repeats)" in md and "two-level" in md
+    assert "(t, 2 df; seeds of 3 eval repeats)" in md and "Student's t" in md
     assert "17 cells in 6 rows" in md and "13 done, 1 failed, 1 diverged, 1 pending, 1 running." in md
 
 

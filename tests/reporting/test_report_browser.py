@@ -88,7 +88,7 @@ def test_report_renders_in_chromium(driver, tmp_path: Path) -> None:
     first = driver.execute_script(
         "return [...document.querySelector('table.leaderboard tbody tr').cells].map(c => c.textContent)"
     )
-    assert first[:8] == ["mlp_vae", "8", "1", "30", "n=1, spread unknown", "-", "-", "n=1, spread unknown"]
+    assert first[:8] == ["mlp_vae", "8", "1", "30", "n=1, spread unknown", "-", "-", "n=1, no interval"]
     assert "Memorisation" in headings and "TensorBoard" in headings
     assert driver.execute_script("return document.querySelectorAll('table.estimate tbody tr').length") == 2
     links = driver.execute_script(

@@ -1,6 +1,5 @@
-"""The two-level CI (seeds, then each seed's evaluation repeats) on synthetic rows whose answer is
-known: no evaluation noise gives the seed bootstrap exactly; evaluation noise larger than the seeds'
-spread widens the CI to what that noise allows; noise already inside the seed means is counted once."""
+"""Evaluation repeats: variance components shown beside the seed spread, and the interval of the mean
+from the seed scores, which already hold each seed's evaluation noise once."""
 
 from __future__ import annotations
 
@@ -36,51 +35,22 @@ def test_variance_components_by_hand() -> None:
     assert stats.eval_noise([10.0, 12.0], [[9.0, 11.0], [12.0]]) is None
 
 
-def test_zero_evaluation_noise_is_the_seed_bootstrap() -> None:
+def test_the_interval_comes_from_the_seed_scores_which_hold_the_evaluation_noise() -> None:
+    # The t interval over seed scores: evaluation repeats change the display, not the interval.
     means = [40.0, 42.0, 41.0, 45.0]
-    flat = [[m] * 5 for m in means]
-    assert stats.bootstrap_ci(means, repeats=flat) == stats.bootstrap_ci(means)
-    s = stats.summarize(means, flat)
-    assert s.ci == stats.bootstrap_ci(means) and s.eval_std == 0.0
-    assert s.noise.seed_std == pytest.approx(s.std)
-
-
-def test_large_evaluation_noise_widens_the_ci() -> None:
-    means = [20.0, 20.1, 20.2]  # seeds that happen to agree closely
-    seeds_only = stats.bootstrap_ci(means)
-    both = stats.bootstrap_ci(means, repeats=rows_with_noise(means, eval_sd=2.0, r=8))
-    assert both[1] - both[0] > 5 * (seeds_only[1] - seeds_only[0])
-    # All of the spread is evaluation noise: the CI is about mean ± 1.96 * 2 / sqrt(3 * 8).
-    half = 1.96 * 2.0 / math.sqrt(3 * 8)
-    assert (both[1] - both[0]) / 2 == pytest.approx(half, rel=0.15)
-    assert stats.summarize(means, rows_with_noise(means, 2.0, 8)).ci_note() == "seeds x 8 eval repeats"
+    s = stats.summarize(means, rows_with_noise(means, eval_sd=2.0, r=5))
+    assert s.ci == stats.summarize(means).ci and s.eval_std == pytest.approx(2.0)
+    assert s.ci_note() == "t, 3 df; seeds of 5 eval repeats"
+    flat = stats.summarize(means, [[m] * 5 for m in means])
+    assert flat.eval_std == 0.0 and flat.noise.seed_std == pytest.approx(flat.std)
 
 
 def test_noise_inside_the_seed_means_is_counted_once() -> None:
-    # 40 seeds, spread 1 between seeds, evaluation sd 2 with R = 4 (as much noise from each level).
-    # The two-level draws' variance is ((n-1)/n * seed_std^2 + eval_sd^2 / R) / n; resampling both
-    # levels as they are would add the evaluation part a second time.
+    # Seed scores that are means of R = 4 repeats vary by seed_sd^2 + eval_sd^2 / R: the t interval
+    # over them covers the true mean at its level (counting the evaluation noise again would not).
     rng = np.random.default_rng(3)
-    n, r = 40, 4
-    centres = rng.normal(50.0, 1.0, size=n)
-    reps = [list(c + rng.normal(0.0, 2.0, size=r)) for c in centres]
-    means = [float(np.mean(x)) for x in reps]
-    noise = stats.eval_noise(means, reps)
-    draws = stats.hierarchical_means(means, reps, 20000, np.random.default_rng(0))
-    expected = ((n - 1) / n * noise.seed_std**2 + noise.eval_std**2 / r) / n
-    assert draws.var() == pytest.approx(expected, rel=0.05)
-    assert draws.var() == pytest.approx(np.var(means, ddof=0) / n, rel=0.05)  # the seed bootstrap's
-    naive = expected + noise.eval_std**2 / r / n
-    assert draws.var() < 0.8 * naive
-
-
-def test_separation_and_ranks_use_the_evaluation_noise() -> None:
-    a, b = [20.0, 20.1, 20.2], [21.0, 21.1, 21.2]
-    assert stats.separation(a, b).verdict == "separable"
-    noisy = stats.separation(a, b, rows_with_noise(a, 3.0, 5), rows_with_noise(b, 3.0, 5, seed=1))
-    assert noisy.verdict == "not separable"
-    plain = stats.rank_uncertainty({"a": a, "b": b}, lower=True)
-    both = stats.rank_uncertainty(
-        {"a": a, "b": b}, lower=True, repeats={"a": rows_with_noise(a, 3.0, 5), "b": None}
-    )
-    assert plain["a"].p_first == 1.0 and both["a"].p_first < 0.95
+    n, r, studies = 5, 4, 20000
+    scores = rng.normal(0.0, 1.0, size=(studies, n)) + rng.normal(0.0, 2.0, size=(studies, n, r)).mean(axis=2)
+    lo, hi = stats.t_interval(scores.mean(axis=1), scores.std(axis=1, ddof=1), n)
+    coverage = float(np.mean((lo <= 0) & (hi >= 0)))
+    assert 0.94 <= coverage <= 0.96
