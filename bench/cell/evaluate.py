@@ -33,9 +33,8 @@ from bench.features import assets
 from bench.fs import atomic_write_text
 from bench.models.base import GenerativeModel
 from bench.plots import pyplot, save_figure
+from bench.storage.files import CURVE
 from bench.train import tensorboard
-
-CURVE = "curve.jsonl"
 
 
 class CellEvaluation:

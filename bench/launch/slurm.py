@@ -27,8 +27,8 @@ from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import archive_failed, materialize
+from bench.storage import files as store
 from bench.storage.cell_dir import CellDir
-from bench.storage.status import QUEUED  # in a cell folder: the array task it was submitted as
 
 __all__ = ["SlurmConfig", "SlurmLauncher", "active_jobs", "plan", "slurm_config", "submit"]
 
@@ -172,7 +172,7 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
             continue
         holder = cell.lock_holder()
         ids = {
-            (fs.read_json(d / QUEUED) or {}).get("job"),
+            (fs.read_json(d / store.QUEUED) or {}).get("job"),
             holder.info.get("slurm_job_id") if holder is not None else None,
         }
         if ids & set(jobs):
@@ -252,7 +252,7 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for i, d in enumerate(array.cells):
             fs.atomic_write_json(
-                d / QUEUED,
+                d / store.QUEUED,
                 {"job": f"{job}_{array.task_of(i)}", "submitted": now, "script": str(array.folder)},
             )
         sub.jobs.append((job, array))
