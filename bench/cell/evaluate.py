@@ -70,7 +70,7 @@ class CellEvaluation:
 
     @property
     def identity(self) -> dict[str, Any]:
-        return cell_identity(self.cfg, self.info)
+        return reference_identity(self.cfg, self.info)
 
     def test_split(self) -> ImageSplit:
         if self._test is None:
@@ -162,7 +162,7 @@ class CellEvaluation:
         return metrics, protocol
 
 
-def cell_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
+def reference_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
     """What names a cell's reference images (the reference cache key and the fingerprint's split)."""
     out = {"dataset": cfg.dataset, "dataset_args": cfg.dataset_args, "split": cfg.eval.split}
     if info.pairing != "none":
