@@ -19,8 +19,6 @@ CURVE = "curve.jsonl"  # metrics during training (eval.curve_every)
 SAMPLES = "samples.png"
 LOSSES = "losses.png"
 
-TERMINAL = ("done", "diverged")  # states a re-run keeps; "failed" cells are tried again
-
 
 def read_result(cell_dir: Path) -> dict[str, Any] | None:
     """result.json as plain data, through its one reader (bench.storage.result.parse_result): None
