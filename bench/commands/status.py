@@ -68,7 +68,7 @@ def status_command(
     out: Path = typer.Option(Path("results"), "--out", help="results root: one folder per cell"),
 ) -> None:
     """Each cell's state: pending, running, interrupted, done, failed (reason), diverged."""
-    from bench.launch.slurm import active_jobs
+    from bench.launch.squeue import active_jobs  # not launch.slurm: that one imports torch
     from bench.storage.status import all_states
 
     require_dir(out)

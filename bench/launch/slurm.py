@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import archive_failed, materialize
+from bench.launch.squeue import active_jobs
 from bench.storage import files as store
 from bench.storage.cell_dir import CellDir
 
@@ -138,28 +138,6 @@ def render(grid: Grid, cfg: SlurmConfig, cells_file: Path, n_cells: int, process
     if left:
         raise BenchError(f"{TEMPLATE}: unknown placeholder {left[0]}")
     return text
-
-
-def active_jobs() -> dict[str, str] | None:
-    """Array task id ("123_4") or job id -> SLURM state, from squeue; None where SLURM does not answer."""
-    if shutil.which("squeue") is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["squeue", "--noheader", "--array", "--format=%i|%T"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (subprocess.SubprocessError, OSError):
-        return None
-    jobs = {}
-    for line in out.splitlines():
-        job, _, state = line.strip().partition("|")
-        if job:
-            jobs[job] = state
-    return jobs
 
 
 def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], list[Path], list[Path]]:
