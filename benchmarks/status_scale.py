@@ -6,7 +6,9 @@ with fingerprints, a training record, a log tail) in a temporary folder, then ti
   index, kept as `all_states(out, use_index=False)`);
 - index, cold: no index yet; every folder is read and the index written;
 - index, warm: the index is current, the usual `bench status`;
-- `bench status` end to end, warm (the command through typer, its table rendered to a null console).
+- `bench status` end to end, warm (the command through typer, its table rendered to a null console),
+  with no squeue on PATH: a machine with SLURM's client but no reachable controller spends up to 20 s
+  in squeue's own time-out, which is SLURM's time, not the status code's.
 Each time is the best of --repeats runs. Prints one row per N and the ratio full parse / warm index.
 
     python benchmarks/status_scale.py [--cells 500 5000] [--repeats 3]
@@ -18,6 +20,7 @@ import argparse
 import io
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -87,7 +90,12 @@ def command(out: Path) -> None:
     from bench.commands import status
 
     status.console = Console(file=io.StringIO(), width=160)
-    res = CliRunner().invoke(cli.app, ["status", "--out", str(out)])
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable)  # no squeue (see the docstring)
+    try:
+        res = CliRunner().invoke(cli.app, ["status", "--out", str(out)])
+    finally:
+        os.environ["PATH"] = path
     assert res.exit_code == 0, res.output
 
 
