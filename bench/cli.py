@@ -18,8 +18,10 @@ from rich.table import Table
 
 from bench.commands import eval_assets
 from bench.commands import report as report_cmd
+from bench.commands import status as status_cmd
 from bench.commands.analyze import analyze
 from bench.commands.data import data_app
+from bench.commands.status import require_dir as _require_dir
 from bench.errors import BenchError
 from bench.reporting.sort_order import SortBy
 
@@ -41,6 +43,7 @@ eval_assets.register(app)  # bench eval, bench assets fetch|verify
 app.add_typer(data_app, name="data")  # bench data fetch NAME
 app.command("analyze")(analyze)  # bench analyze [CELL_DIR] --what NAME
 report_cmd.register(app)  # bench report [--out DIR] [--metric NAME]
+status_cmd.register(app)  # bench status [--out DIR]
 
 
 def _version(value: bool) -> None:
@@ -210,46 +213,6 @@ def list_(what: Listing = typer.Argument(..., help="models, datasets, grids, met
 
 
 @app.command()
-def status(out: Path = OUT) -> None:
-    """Each cell's state: pending, running, interrupted, done, failed (reason), diverged."""
-    from bench.launch.slurm import active_jobs
-    from bench.storage.status import all_states
-
-    _require_dir(out)
-    jobs = active_jobs()  # None where SLURM does not answer: states then come from the files alone
-    states = all_states(out, jobs or frozenset())
-    t = Table(title=f"{len(states)} cells in {out}")
-    for col in ("cell", "model", "dataset", "latent", "seed", "state", "detail", "job"):
-        t.add_column(col, overflow="fold")
-    colour = {
-        "done": "green",
-        "failed": "red",
-        "diverged": "magenta",
-        "running": "cyan",
-        "queued": "blue",
-        "requeued": "blue",
-        "interrupted": "yellow",
-    }
-    for s in states:
-        c = colour.get(s.state, "white")
-        t.add_row(
-            s.cell_id,
-            s.model,
-            s.dataset,
-            str(s.latent_size or "-"),
-            str(s.seed),
-            f"[{c}]{s.state}[/]",
-            s.detail,
-            f"{s.job} ({jobs[s.job]})" if s.job and jobs and s.job in jobs else (s.job or ""),
-        )
-    console.print(t)
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s.state] = counts.get(s.state, 0) + 1
-    console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no cells")
-
-
-@app.command()
 def leaderboard(
     out: Path = OUT,
     fmt: Format = typer.Option(
@@ -361,13 +324,6 @@ def _quiet_deepspeed() -> None:
 
     if "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
         os.environ["DS_ACCELERATOR"] = "cpu"
-
-
-def _require_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out: {out} is not a directory")
-    if not out.is_dir():
-        raise BenchError(f"--out: {out} does not exist")
 
 
 def main() -> None:

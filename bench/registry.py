@@ -43,6 +43,14 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def in_order(self) -> list[T]:
+        """The entries in registration order (names() and items() sort): what a listing shows first."""
+        return list(self._items.values())
+
+    def unregister(self, name: str) -> T:
+        """Remove `name` (tests that register an example); KeyError when it is not registered."""
+        return self._items.pop(name)
+
     def items(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
 

@@ -33,9 +33,8 @@ from bench.features import assets
 from bench.fs import atomic_write_text
 from bench.models.base import GenerativeModel
 from bench.plots import pyplot, save_figure
+from bench.storage.files import CURVE
 from bench.train import tensorboard
-
-CURVE = "curve.jsonl"
 
 
 class CellEvaluation:
@@ -71,7 +70,7 @@ class CellEvaluation:
 
     @property
     def identity(self) -> dict[str, Any]:
-        return cell_identity(self.cfg, self.info)
+        return reference_identity(self.cfg, self.info)
 
     def test_split(self) -> ImageSplit:
         if self._test is None:
@@ -163,7 +162,7 @@ class CellEvaluation:
         return metrics, protocol
 
 
-def cell_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
+def reference_identity(cfg: CellConfig, info: DatasetInfo) -> dict[str, Any]:
     """What names a cell's reference images (the reference cache key and the fingerprint's split)."""
     out = {"dataset": cfg.dataset, "dataset_args": cfg.dataset_args, "split": cfg.eval.split}
     if info.pairing != "none":

@@ -17,6 +17,7 @@ SHARING_ENV = "BENCH_CELLS_SHARING_DEVICE"
 WORKER_ENV = "BENCH_WORKER"
 MPS_ENV = "BENCH_MPS"
 
+
 def launch_record() -> dict[str, object]:
     """cost fields from the launcher's environment: cells_sharing_device, worker, mps (absent: unset)."""
     env = os.environ

@@ -69,7 +69,8 @@ def _datasets() -> tuple[str, list[str], list[list[str]]]:
 
 
 def _grids() -> tuple[str, list[str], list[list[str]]]:
-    from bench.grid import builtin_grids, load_grid
+    from bench.grid import load_grid
+    from bench.grids import builtin_grids
 
     rows = []
     for name, desc in builtin_grids().items():

@@ -195,7 +195,7 @@ def _cell_eval(
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score a trained cell through `evaluate`, under its recorded protocol with `given` overrides."""
-    from bench.cell.evaluate import cell_identity, reference_side
+    from bench.cell.evaluate import reference_identity, reference_side
     from bench.cell.restore import restore_cell
     from bench.eval.evaluate import cell_extractors
 
@@ -217,7 +217,7 @@ def _cell_eval(
     t0 = time.perf_counter()
     if other is None:
         cell = cfg.model_copy(update={"eval": ev})
-        identity = cell_identity(cell, info)
+        identity = reference_identity(cell, info)
         if ev.split not in info.splits:
             allowed = ", ".join(info.splits)
             raise BenchError(f"--split: {ev.split!r} is not a split of {cfg.dataset}; allowed: {allowed}")

@@ -20,14 +20,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 import torch
 
 from bench.datasets.base import ImageSplit
+from bench.fs import atomic_write
 
 # Bump whenever the pixels, the split rule or the file layout change, so stale caches are not reused.
 GENERATOR_VERSION = "dsprites-procedural-v1"
@@ -164,16 +163,7 @@ def _cache_path(cache_dir: pathlib.Path, split: str, n_train: int, n_test: int, 
 
 def _save_atomically(data: dict[str, torch.Tensor], path: pathlib.Path) -> None:
     # A temporary file in the same folder, renamed into place, so readers see a whole file or none.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(data, f), binary=True)
 
 
 def load_split(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from bench.errors import BenchError
-from bench.fs import file_sha256
+from bench.fs import atomic_write, file_sha256
 
 # Tests point this at a manifest of fabricated files; users never need to.
 MANIFEST: Path | None = None
@@ -112,24 +111,22 @@ def fetch(asset: Asset, directory: Path, opener: Opener | None = None) -> str:
     path = directory / asset.file
     if path.is_file() and _sha256_cached(path) == asset.sha256:
         return "present"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{asset.file}.", suffix=".part", dir=directory)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as f, (opener or urllib.request.urlopen)(asset.url) as src:
+
+    def stream(f: IO[bytes]) -> None:
+        with (opener or urllib.request.urlopen)(asset.url) as src:
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 h.update(chunk)
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        if h.hexdigest() != asset.sha256:
+        if h.hexdigest() != asset.sha256:  # raised inside the write: the temp file is removed
             raise BenchError(
                 f"download of {asset.url} has sha256 {h.hexdigest()}, expected {asset.sha256}; "
                 "nothing was written (a proxy page or a changed release?)"
             )
-        os.replace(tmp, path)
+
+    try:
+        # Streamed into bench.fs's temp file (named after its writer, so clean_temp_files knows it).
+        atomic_write(path, stream, binary=True)
     except OSError as err:
         raise BenchError(f"cannot download {asset.url} ({err}); {_fetch_hint(directory)}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return "fetched"

@@ -19,14 +19,13 @@ instead of refusing them, step (1) waits for the socket timeout: set one (`socke
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.fs import file_sha256
+from bench.fs import atomic_write, file_sha256
 
 HUB_REPO_DIR = "facebookresearch_dinov2_main"  # <owner>_<repo>_<branch>, the branch torch.hub falls back to
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/dinov2/{model}/{model}_pretrain.pth"
@@ -67,14 +66,8 @@ def _install_weights(src: Path, checkpoints: Path) -> Path:
     dest = checkpoints / src.name
     if dest.is_file() and dest.stat().st_size == src.stat().st_size and file_sha256(dest) == file_sha256(src):
         return dest
-    fd, tmp = tempfile.mkstemp(dir=checkpoints, prefix=f".{src.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with src.open("rb") as f:
+        atomic_write(dest, lambda out: shutil.copyfileobj(f, out, 1 << 20), binary=True)
     return dest
 
 

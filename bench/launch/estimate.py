@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from bench.config import CellConfig
+from bench.train.cost import device_name
 
 WARMUP_STEPS = 1
 TIMED_STEPS = 3
@@ -88,12 +89,11 @@ class Estimate:
         }
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+def describe_device(device: torch.device) -> str:
+    """The device by its one name (bench.train.cost.device_name), with the CPU's thread count: an
+    estimate on the CPU depends on it."""
+    name = device_name(device)
+    return name if device.type == "cuda" else f"cpu ({name}, {torch.get_num_threads()} threads)"
 
 
 def total_steps(cfg: CellConfig, train_size: int) -> int | None:
@@ -274,7 +274,7 @@ def estimate(
     groups: dict[str, list[CellConfig]] = {}
     for c in cells:
         groups.setdefault(c.group_id, []).append(c)
-    est = Estimate(device=device_name(device))
+    est = Estimate(device=describe_device(device))
     for members in groups.values():
         first = members[0]
         to_run = sum(not is_done(out / c.cell_id) for c in members)

@@ -1,4 +1,6 @@
-"""Run the cells of a grid on this machine, one after another or several at once (`jobs`).
+"""Run the cells of a grid on this machine, one after another or several at once (`jobs`): the slot
+scheduler. The parts it uses: resources.py (GPU and core sharing), children.py (signal forwarding),
+execution.py (the three ways one cell runs, one typed `Ended`), progress_ui.py (bars and lines).
 
 Each slot runs its cells in a long-lived worker process by default (bench.launch.worker: imports,
 datasets and extractors stay loaded; `worker="fresh"` starts a new process per cell instead). Either
@@ -15,74 +17,27 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from rich.progress import Progress
 
-from bench.cell.launch_env import SHARING_ENV, THREADS_ENV, WORKER_ENV
+from bench.cell.launch_env import SHARING_ENV, WORKER_ENV
 from bench.errors import BenchError
 from bench.grid import Grid
+from bench.launch import execution, resources
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
-from bench.launch.cells import load_cell, materialize, record_crash
-from bench.launch.command import TORCHRUN_ENV, cell_command
+from bench.launch.cells import load_cell, materialize
+from bench.launch.children import Children
+from bench.launch.execution import Ended
+from bench.launch.progress_ui import GridLog, bar_columns
 from bench.launch.worker import Worker
-from bench.storage.cell_dir import CellDir, CellResult
-from bench.storage.cell_lock import CELL_BUSY_EXIT
-from bench.train.preempt import PREEMPTED_EXIT
-from bench.train.progress_log import PHASES, parse_progress_line
+from bench.storage.cell_dir import CellDir
 
-RunSummary = LaunchSummary  # the name callers used before launchers shared one interface
-
-
-class Children:
-    """The cells' running processes. SIGTERM/SIGUSR1 sent to this launcher go on to all of them (each
-    checkpoints and stops) and no further cell starts."""
-
-    def __init__(self) -> None:
-        self.procs: set[subprocess.Popen] = set()
-        self.asked: list[int] = []
-        self.lock = threading.Lock()
-
-    @property
-    def stopping(self) -> bool:
-        return bool(self.asked)
-
-    def forward(self, signum: int, frame: object) -> None:
-        self.asked.append(signum)
-        with self.lock:
-            for proc in self.procs:
-                proc.send_signal(signum)
-
-    @contextmanager
-    def forwarding(self) -> Iterator[Children]:
-        if threading.current_thread() is not threading.main_thread():  # only it may set handlers
-            yield self
-            return
-        previous = {sig: signal.signal(sig, self.forward) for sig in (signal.SIGTERM, signal.SIGUSR1)}
-        try:
-            yield self
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-
-def visible_gpus() -> list[str]:
-    """GPU ids a child may be given through CUDA_VISIBLE_DEVICES; empty on a CPU machine."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [g for g in listed.split(",") if g.strip()]
-    import torch
-
-    return [str(i) for i in range(torch.cuda.device_count())]
+__all__ = ["GridLog", "LocalLauncher", "bar_columns", "run_cells", "run_local"]
+WORKER_MODES = ("persistent", "fresh")  # a long-lived worker per slot, or a new process per cell
 
 
 class LocalLauncher(Launcher):
@@ -122,191 +77,6 @@ class LocalLauncher(Launcher):
 def _held_elsewhere(cell: CellDir) -> bool:
     holder = cell.lock_holder()
     return holder is not None and holder.alive(None)
-
-
-def usable_cores() -> int:
-    """Cores this process may use: SLURM's allocation (SLURM_CPUS_PER_TASK), else its CPU affinity."""
-    allotted = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if allotted.isdigit() and int(allotted) > 0:
-        return int(allotted)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
-def thread_share(jobs: int) -> dict[str, str]:
-    """Environment that gives each of `jobs` concurrent cells max(1, cores // jobs) CPU threads, so
-    they do not oversubscribe the cores (a cell's own `train.threads` still wins)."""
-    if jobs <= 1:
-        return {}
-    n = str(max(1, usable_cores() // jobs))
-    return {THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
-
-
-def slot_env(slot: int, jobs: int, gpus: list[str], worker: str) -> dict[str, str]:
-    """What the cell of one of `jobs` slots is given: its GPU (slot k: GPU k mod #GPUs), its share of
-    the cores, and what result.json records of how it shared its device (bench.launch.command)."""
-    env = {WORKER_ENV: worker, **thread_share(jobs)}
-    if gpus:
-        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
-        env[SHARING_ENV] = str(sum(1 for s in range(jobs) if s % len(gpus) == slot % len(gpus)))
-    else:
-        env[SHARING_ENV] = str(jobs)  # the CPU is the device they share
-    return env
-
-
-WORKER_MODES = ("persistent", "fresh")  # a long-lived worker per slot, or a new process per cell
-
-
-class _Field(ProgressColumn):
-    """A text a task carries in its fields ("" when it has none), so one set of columns serves the grid
-    bar and the cell bars."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-
-    def render(self, task: Task) -> Text:
-        return Text(str(task.fields.get(self.name, "")))
-
-
-def bar_columns() -> tuple[ProgressColumn, ...]:
-    """The bars' columns: what, bar, count (cells, or the training step), elapsed, ETA, recent losses.
-    No `0/?`: a count or an ETA that is not known yet is left empty."""
-    return (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        _Field("count"),
-        TimeElapsedColumn(),
-        _Field("eta"),
-        _Field("losses"),
-    )
-
-
-class GridLog:
-    """What the user sees of the grid while it runs.
-
-    In a terminal, rich bars (`bars`): the grid's (cells done of the total, known from the grid before
-    any data loads, and an ETA) and one per running cell, with its phase (loading data, training the
-    extractor, training, evaluating), its step and its recent mean losses. The grid's ETA counts each
-    running cell's training fraction as done work, so it appears before the first cell finishes.
-
-    Anywhere else (a pipe, a file, CI, SLURM), where rich draws no bars, plain lines: one when a cell
-    starts, one when it ends (state, headline score, time), and the grid's progress with an ETA from
-    the cells finished so far."""
-
-    def __init__(
-        self,
-        console: Console,
-        name: str,
-        total: int,
-        done: int,
-        bars: Progress | None = None,
-        grid_bar: TaskID | None = None,
-        clock: Callable[[], float] = time.monotonic,  # tests pass a fake clock
-    ) -> None:
-        self.console, self.name, self.total, self.done = console, name, total, done
-        self.on = not console.is_terminal
-        self.bars, self.grid_bar, self.clock = bars, grid_bar, clock
-        self.t0, self.finished = clock(), 0
-        self.lock = threading.Lock()
-        self.running: dict[str, float] = {}  # cell id -> fraction of its training done
-        self.cell_bars: dict[str, TaskID] = {}
-        self._show_grid()
-
-    def start(self, cid: str) -> None:
-        with self.lock:
-            self.running[cid] = 0.0
-            if self.bars is not None:
-                self.cell_bars[cid] = self.bars.add_task(f"  {cid} {PHASES['data']}", total=None)
-            if self.on:
-                self.console.print(f"start  {cid}", highlight=False, soft_wrap=True)
-
-    def progress(self, cid: str) -> Callable[..., None]:
-        """The callback a running cell reports to (bench.cell.run.Progress): (phase, done, total[,
-        recent mean losses])."""
-
-        def report(phase: str, done: int, total: int, values: dict[str, float] | None = None) -> None:
-            with self.lock:
-                if phase == "train" and total:
-                    self.running[cid] = done / total
-                elif phase == "eval":
-                    self.running[cid] = 1.0  # trained: evaluation is what is left
-                bar = self.cell_bars.get(cid)
-                if self.bars is None or bar is None:
-                    return
-                fields: dict[str, object] = {}
-                if phase == "train" and total:
-                    fields.update(completed=done, total=total, count=f"step {done}/{total}")
-                    left = next(t for t in self.bars.tasks if t.id == bar).time_remaining
-                    fields["eta"] = f"ETA {_clock(left)}" if left is not None and done < total else ""
-                elif phase == "eval":
-                    fields["eta"] = ""
-                if values:
-                    fields["losses"] = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
-                self.bars.update(bar, description=f"  {cid} {PHASES.get(phase, phase)}", **fields)
-                self._show_grid()
-
-        return report
-
-    def stop(self, cid: str) -> None:
-        """The cell's process ended (done, failed, stopped or busy): its bar goes."""
-        with self.lock:
-            self.running.pop(cid, None)
-            bar = self.cell_bars.pop(cid, None)
-            if self.bars is not None and bar is not None:
-                self.bars.remove_task(bar)
-            self._show_grid()
-
-    def end(self, cid: str, state: str, result: CellResult | None) -> None:
-        from bench.eval import result_keys as columns
-
-        with self.lock:
-            self.done, self.finished = self.done + 1, self.finished + 1
-            self._show_grid()
-            if not self.on:
-                return
-            score = ""
-            if result is not None and result.metrics:
-                heads = sorted((k for k in result.metrics if columns.headline(k)), key=columns.order)
-                if heads and result.metrics[heads[0]] is not None:
-                    score = f" {heads[0]} {result.metrics[heads[0]]:.4g}"
-            took = f" in {result.wall_seconds:.0f}s" if result is not None else ""
-            self.console.print(f"{state:6s} {cid}{score}{took}", highlight=False, soft_wrap=True)
-            elapsed = self.clock() - self.t0
-            left = self.total - self.done
-            eta = f", ETA {_clock(elapsed / self.finished * left)}" if left and self.finished else ""
-            self.console.print(
-                f"grid {self.name}: {self.done}/{self.total} cells, {_clock(elapsed)} elapsed{eta}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-    def eta(self) -> float | None:
-        """Seconds left for the grid: the time per unit of work so far (a finished cell is one unit, a
-        running one its training fraction) times the units left; None before any work is done."""
-        work = self.finished + sum(self.running.values())
-        if work <= 0:
-            return None
-        left = self.total - self.done - sum(self.running.values())
-        return (self.clock() - self.t0) / work * max(0.0, left)
-
-    def _show_grid(self) -> None:
-        if self.bars is None or self.grid_bar is None:
-            return
-        eta = self.eta() if self.done < self.total else None
-        self.bars.update(
-            self.grid_bar,
-            completed=self.done,
-            count=f"{self.done}/{self.total} cells",
-            eta=f"ETA {_clock(eta)}" if eta is not None else "",
-        )
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def run_local(
@@ -358,48 +128,52 @@ def run_cells(
                 todo.append(cell_dir)
         log = GridLog(console, name, len(dirs), len(dirs) - len(todo), bars, grid_bar)
         together = [d for d in todo if jobs > 1 and load_cell(d).train.processes == 1]
-        gpus = visible_gpus() if together else []
+        gpus = resources.visible_gpus() if together else []
 
         def say(line: str) -> None:
             console.print(line, markup=False, highlight=False)
+
+        def _run_one(cell_dir: Path, slot: int | None, progress: Callable[..., None]) -> Ended:
+            """The cell in this process, in the slot's persistent worker, or in a process of its own."""
+            single = load_cell(cell_dir).train.processes == 1
+            if in_process and jobs == 1 and single:
+                return execution.run_in_process(cell_dir, progress)
+            if worker == "persistent" and single:
+                k = slot or 0
+                if k not in workers:
+                    env = {
+                        **os.environ,
+                        "PYTHONUNBUFFERED": "1",
+                        **resources.slot_env(k, jobs, gpus, "persistent"),
+                    }
+                    workers[k] = Worker(env, children)
+                return execution.run_in_worker(cell_dir, workers[k], progress, say, children, cell_timeout)
+            env = (
+                resources.slot_env(slot, jobs, gpus, "fresh")
+                if slot is not None
+                else {WORKER_ENV: "fresh", SHARING_ENV: "1"}
+            )
+            return execution.run_subprocess(cell_dir, progress, console, children, env, cell_timeout)
 
         def one(cell_dir: Path, slot: int | None = None) -> None:
             if children.stopping:
                 return
             cid = cell_dir.name
             log.start(cid)
-            progress = log.progress(cid)
-            single = load_cell(cell_dir).train.processes == 1
-            if in_process and jobs == 1 and single:
-                from bench.cell.run import run_cell
-
-                ended: bool | str = run_cell(cell_dir, progress).status
-            elif worker == "persistent" and single:
-                k = slot or 0
-                if k not in workers:
-                    env = {**os.environ, "PYTHONUNBUFFERED": "1", **slot_env(k, jobs, gpus, "persistent")}
-                    workers[k] = Worker(env, children)
-                ended = _run_in_worker(cell_dir, workers[k], progress, say, children, cell_timeout)
-            else:
-                env = (
-                    slot_env(slot, jobs, gpus, "fresh")
-                    if slot is not None
-                    else {WORKER_ENV: "fresh", SHARING_ENV: "1"}
-                )
-                ended = _run_subprocess(cell_dir, progress, console, children, env, cell_timeout)
+            ended = _run_one(cell_dir, slot, log.progress(cid))
             log.stop(cid)
-            if ended in ("preempted", True):  # True: the subprocess path's "stopped" (kept for callers)
+            if ended is Ended.stopped:
                 summary.states[cid] = "interrupted"
                 console.print(f"[yellow]{cid}: stopped with a checkpoint; run again to continue[/]")
                 return
-            if ended == "busy":
+            if ended is Ended.busy:
                 summary.states[cid] = "busy"
                 console.print(f"[yellow]{cid}: another process is training it; left to that one[/]")
                 log.end(cid, "busy", None)
                 return
             result = CellDir(cell_dir).read_result()
             status = result.status.value if result is not None else "failed"
-            if ended == "finished":
+            if ended is Ended.finished:
                 summary.skipped.append(cid)
             else:
                 summary.ran.append(cid)
@@ -421,7 +195,7 @@ def run_cells(
     return summary
 
 
-def _run_together(dirs: list[Path], jobs: int, one) -> None:
+def _run_together(dirs: list[Path], jobs: int, one: Callable[[Path, int], None]) -> None:
     """`one(cell_dir, slot)` for every cell, `jobs` at a time; a slot is free again when its cell ends."""
     slots: queue.Queue[int] = queue.Queue()
     for k in range(jobs):
@@ -437,87 +211,3 @@ def _run_together(dirs: list[Path], jobs: int, one) -> None:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in [pool.submit(in_slot, d) for d in dirs]:
             future.result()
-
-
-def _timed_out_reason(seconds: float) -> str:
-    return f"timed out: no end within {seconds:g} s (--cell-timeout); the process was killed"
-
-
-def _after_death(cell_dir: Path, returncode: int, children: Children, timeout: float | None) -> bool | str:
-    """The cell's process is gone: "ended" when it left a result, "busy" when another live process holds
-    the cell, True when it stopped on request, else the crash (or hang) is recorded: "ended"."""
-    cell = CellDir(cell_dir)
-    if cell.read_result() is not None:
-        return "ended"
-    holder = cell.lock_holder()
-    # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever
-    # ended it, this is how a busy cell is told from a crash).
-    if returncode == CELL_BUSY_EXIT or (holder is not None and holder.alive(None)):
-        return "busy"
-    # Stopped on request: PREEMPTED_EXIT, or under torchrun the note the cell leaves in its lock.
-    if timeout is None and (
-        returncode == PREEMPTED_EXIT or children.stopping or (holder is not None and holder.released)
-    ):
-        return True
-    record_crash(cell_dir, returncode, reason=_timed_out_reason(timeout) if timeout is not None else None)
-    return "ended"
-
-
-def _run_in_worker(
-    cell_dir: Path,
-    worker: Worker,
-    progress,
-    say,
-    children: Children,
-    timeout: float | None,
-) -> bool | str:
-    """One cell in the slot's persistent worker: its status ("preempted", "busy", "finished", "ended")."""
-    end = worker.run(cell_dir, progress, say, timeout)
-    if end.kind == "ended" and end.status == "failed":
-        # What failed may have left the process unusable (a sticky CUDA error, a half-initialised
-        # library): the next cell gets a fresh worker, as after a crash.
-        worker.close()
-    if end.kind == "ended":
-        return end.status if end.status in ("preempted", "busy", "finished") else "ended"
-    if end.kind == "timeout":
-        return _after_death(cell_dir, -9, children, timeout)
-    return _after_death(cell_dir, end.returncode if end.returncode is not None else 1, children, None)
-
-
-def _run_subprocess(
-    cell_dir: Path,
-    progress,
-    console: Console,
-    children: Children,
-    env_extra: dict[str, str],
-    timeout: float | None = None,
-) -> bool | str:
-    """Run one cell in its own process(es). True when it stopped on request (checkpointed, not done);
-    "busy" when another live process holds the cell; False when it ended (with a result)."""
-    cell = CellDir(cell_dir)
-    cmd = cell_command(cell_dir, cell.config.train.processes, progress_lines=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **TORCHRUN_ENV, **env_extra}
-    timer, fired = None, []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
-        with children.lock:
-            children.procs.add(proc)
-        if timeout:
-            timer = threading.Timer(timeout, lambda: (fired.append(True), proc.kill()))
-            timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                report = parse_progress_line(line)  # torchrun may prefix a worker's lines
-                if report is not None:
-                    progress(*report)
-                else:
-                    console.print(line.rstrip("\n"), markup=False, highlight=False)
-            returncode = proc.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-            with children.lock:
-                children.procs.discard(proc)
-    hung = bool(fired) and returncode == -9
-    ended = _after_death(cell_dir, returncode, children, timeout if hung else None)
-    return False if ended == "ended" else ended

@@ -3,7 +3,7 @@
     python -m bench.launch.packed [--cell-timeout SECONDS] -- CELL_DIR...
 
 run by slurm/array.sbatch under srun. Each cell gets its own slot: a persistent worker process
-(bench.launch.worker) with its share of the task's CPUs (bench.launch.local.thread_share). Where the
+(bench.launch.worker) with its share of the task's CPUs (bench.launch.resources.thread_share). Where the
 node has CUDA MPS (`nvidia-cuda-mps-control` on the PATH) and the task was given a GPU, the task starts
 its own MPS control daemon first, with its pipe and log folders under the job's temporary folder, so the
 cells' kernels run side by side instead of time-sliced, and stops it on the way out; result.json's
@@ -29,7 +29,8 @@ from rich.console import Console
 
 from bench.cell.launch_env import MPS_ENV
 from bench.launch.base import EXIT_OK, EXIT_STOPPED
-from bench.launch.local import run_cells, visible_gpus
+from bench.launch.local import run_cells
+from bench.launch.resources import visible_gpus
 
 MPS_CONTROL = "nvidia-cuda-mps-control"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from bench.errors import BenchError
 from bench.grid import Grid
 from bench.launch.base import Launcher, LaunchPlan, LaunchSummary
 from bench.launch.cells import archive_failed, materialize
+from bench.launch.squeue import active_jobs
+from bench.storage import files as store
 from bench.storage.cell_dir import CellDir
-from bench.storage.status import QUEUED  # in a cell folder: the array task it was submitted as
 
 __all__ = ["SlurmConfig", "SlurmLauncher", "active_jobs", "plan", "slurm_config", "submit"]
 
@@ -140,28 +140,6 @@ def render(grid: Grid, cfg: SlurmConfig, cells_file: Path, n_cells: int, process
     return text
 
 
-def active_jobs() -> dict[str, str] | None:
-    """Array task id ("123_4") or job id -> SLURM state, from squeue; None where SLURM does not answer."""
-    if shutil.which("squeue") is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["squeue", "--noheader", "--array", "--format=%i|%T"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (subprocess.SubprocessError, OSError):
-        return None
-    jobs = {}
-    for line in out.splitlines():
-        job, _, state = line.strip().partition("|")
-        if job:
-            jobs[job] = state
-    return jobs
-
-
 def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], list[Path], list[Path]]:
     """(to submit, finished, already queued or running)."""
     todo, finished, queued = [], [], []
@@ -172,7 +150,7 @@ def _pending_cells(dirs: list[Path], jobs: dict[str, str]) -> tuple[list[Path], 
             continue
         holder = cell.lock_holder()
         ids = {
-            (fs.read_json(d / QUEUED) or {}).get("job"),
+            (fs.read_json(d / store.QUEUED) or {}).get("job"),
             holder.info.get("slurm_job_id") if holder is not None else None,
         }
         if ids & set(jobs):
@@ -252,7 +230,7 @@ def submit(grid: Grid, out: Path, cfg: SlurmConfig) -> Submission:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for i, d in enumerate(array.cells):
             fs.atomic_write_json(
-                d / QUEUED,
+                d / store.QUEUED,
                 {"job": f"{job}_{array.task_of(i)}", "submitted": now, "script": str(array.folder)},
             )
         sub.jobs.append((job, array))

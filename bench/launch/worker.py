@@ -196,7 +196,7 @@ class Worker:
     """The launcher's handle on one worker process; started on first use, restarted after a death."""
 
     def __init__(self, env: dict[str, str], children: Any) -> None:
-        # children: the launcher's running processes (bench.launch.local.Children), which a stop
+        # children: the launcher's running processes (bench.launch.children.Children), which a stop
         # request is forwarded to; the worker is one of them while it lives.
         self.env, self.children = env, children
         self.proc: subprocess.Popen | None = None

@@ -278,10 +278,3 @@ def unwrap(net: nn.Module) -> nn.Module:
 
 def image_shape(info: DatasetInfo) -> tuple[int, int, int]:
     return (info.channels, info.resolution, info.resolution)
-
-
-def require_resolution(info: DatasetInfo, allowed: Sequence[int], where: str) -> None:
-    if info.resolution not in allowed:
-        raise BenchError(
-            f"{where}: resolution {info.resolution} is not supported; allowed: {', '.join(map(str, allowed))}"
-        )

@@ -35,9 +35,6 @@ if TYPE_CHECKING:
     from bench.models.base import GenerativeModel
 
 __all__ = ["BuiltModel", "CellDir", "CellResult", "CellStatus", "CostRecord", "cell_dirs", "collect_results"]
-CURVE = "curve.jsonl"
-SAMPLES = "samples.png"
-LOSSES = "losses.png"
 
 
 @dataclass
@@ -75,12 +72,9 @@ class CellDir:
     checkpoint_path = property(lambda self: self.path / store.CHECKPOINT)
     log_path = property(lambda self: self.path / store.LOG)
     lock_path = property(lambda self: self.path / store.LOCK)
-    curve_path = property(lambda self: self.path / CURVE)
-    samples_path = property(lambda self: self.path / SAMPLES)
-    losses_path = property(lambda self: self.path / LOSSES)
-
-    def is_cell(self) -> bool:
-        return self.config_path.is_file()
+    curve_path = property(lambda self: self.path / store.CURVE)
+    samples_path = property(lambda self: self.path / store.SAMPLES)
+    losses_path = property(lambda self: self.path / store.LOSSES)
 
     # Config ----------------------------------------------------------------------------------------
     @cached_property

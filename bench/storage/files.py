@@ -14,8 +14,10 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 LOG = "cell.log"
 LOCK = "running.json"  # the per-cell lock (bench.storage.cell_lock)
-
-TERMINAL = ("done", "diverged")  # states a re-run keeps; "failed" cells are tried again
+QUEUED = "queued.json"  # written by the SLURM launcher: the array task a cell was submitted as
+CURVE = "curve.jsonl"  # metrics during training (eval.curve_every)
+SAMPLES = "samples.png"
+LOSSES = "losses.png"
 
 
 def read_result(cell_dir: Path) -> dict[str, Any] | None:

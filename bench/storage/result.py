@@ -1,9 +1,10 @@
 """result.json's schema: `CellResult`, its `CellStatus` and `CostRecord`, and its tolerant reader.
 
-Results written by older code load too: missing fields get their defaults (labels fall back to the
-names). A file that does not parse, or parses to the wrong shape, is no result: one warning line per
-file version, never a traceback. Written and read through bench.storage.cell_dir.CellDir; this module
-imports nothing of bench, so any module may use it.
+Results written by older code load too: bench.storage.migrate upgrades every older form on read. Its
+`protocol` and `train` are typed too (bench.storage.records) and written back as they were read. A
+file that does not parse, or parses to the wrong shape, is no result: one warning line per file
+version, never a traceback. Written and read through bench.storage.cell_dir.CellDir; this module
+imports nothing of bench outside bench.storage, so any module may use it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.storage.migrate import upgrade
+from bench.storage.records import EvalProtocol, TrainRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,8 @@ class CellResult(BaseModel):
     dataset_label: str = ""
     # Outcome
     metrics: dict[str, float | None] = Field(default_factory=dict)
-    protocol: dict[str, Any] = Field(default_factory=dict)
-    train: dict[str, Any] = Field(default_factory=dict)
+    protocol: EvalProtocol = Field(default_factory=EvalProtocol)
+    train: TrainRecord = Field(default_factory=TrainRecord)
     cost: CostRecord | None = None
     num_parameters: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -88,14 +92,8 @@ class CellResult(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _migrate(cls, data: Any) -> Any:
-        """Fill what results written before a field existed lack."""
-        if isinstance(data, dict):
-            data = dict(data)
-            data.setdefault("model_label", data.get("model", ""))
-            data.setdefault("dataset_label", data.get("dataset", ""))
-            if data.get("wall_seconds") is None:
-                data["wall_seconds"] = 0.0
-        return data
+        """Every older form of result.json, upgraded on read (bench.storage.migrate)."""
+        return upgrade(data) if isinstance(data, dict) else data
 
     @property
     def is_terminal(self) -> bool:

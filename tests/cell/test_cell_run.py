@@ -157,7 +157,7 @@ def test_a_killed_cell_leaves_no_result_and_is_continued(write_grid, tmp_path: P
 def test_resumed_training_is_bitwise_identical_to_uninterrupted(
     write_grid, tmp_path: Path, monkeypatch
 ) -> None:
-    import bench.cell.run as cell_mod
+    import bench.cell.training as cell_mod
 
     grid = write_grid(models=[{"dcgan": {"g_width": 8, "d_width": 8}}])
     run(grid, tmp_path / "straight")

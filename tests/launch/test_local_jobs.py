@@ -11,6 +11,9 @@ from rich.console import Console
 import bench.launch.local as local
 from bench import fs
 from bench.grid import load_grid
+from bench.launch import execution, resources
+from bench.launch.children import Children
+from bench.launch.execution import Ended
 from bench.storage import files as store
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
@@ -22,14 +25,14 @@ def test_jobs_run_cells_side_by_side_and_share_gpus_round_robin(write_grid, tmp_
     together = threading.Barrier(3, timeout=20)  # passes only if 3 cells run at the same time
     seen: list[str] = []
 
-    def fake_cell(cell_dir: Path, progress, console, children, env_extra, timeout=None) -> bool:
+    def fake_cell(cell_dir: Path, progress, console, children, env_extra, timeout=None) -> Ended:
         seen.append(env_extra["CUDA_VISIBLE_DEVICES"])
         if len(seen) <= 3:
             together.wait()
         fs.atomic_write_json(cell_dir / store.RESULT, {"status": "done"})
-        return False
+        return Ended.ended
 
-    monkeypatch.setattr(local, "_run_subprocess", fake_cell)
+    monkeypatch.setattr(execution, "run_subprocess", fake_cell)
     summary = local.run_local(grid, tmp_path / "out", QUIET, jobs=3, worker="fresh")
     assert sorted(summary.states.values()) == ["done"] * 4
     # Three slots over two GPUs: slots 0 and 2 share GPU 0.
@@ -41,17 +44,17 @@ def test_a_stop_request_reaches_every_running_cell_and_starts_no_more(
 ) -> None:
     grid = load_grid(str(write_grid(models=["mlp_vae"], seeds=[0, 1, 2, 3], train={"steps": 5})))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(local, "visible_gpus", lambda: [])
-    launcher: dict[str, local.Children] = {}
+    monkeypatch.setattr(resources, "visible_gpus", lambda: [])
+    launcher: dict[str, Children] = {}
     # Once two cells run, a stop arrives (as SIGTERM to the launcher would), before either can end.
     both_running = threading.Barrier(2, timeout=20, action=lambda: launcher["children"].forward(15, None))
 
-    def fake_cell(cell_dir: Path, progress, console, children, env_extra, timeout=None) -> bool:
+    def fake_cell(cell_dir: Path, progress, console, children, env_extra, timeout=None) -> Ended:
         launcher["children"] = children
         both_running.wait()
-        return True  # checkpointed and stopped, no result
+        return Ended.stopped  # checkpointed and stopped, no result
 
-    monkeypatch.setattr(local, "_run_subprocess", fake_cell)
+    monkeypatch.setattr(execution, "run_subprocess", fake_cell)
     summary = local.run_local(grid, tmp_path / "out", QUIET, jobs=2, worker="fresh")
     assert summary.ran == [] and sorted(summary.states.values()) == ["interrupted", "interrupted"]
 
@@ -63,7 +66,7 @@ def test_persistent_workers_one_per_slot_each_told_its_gpu_threads_and_sharing(
 
     grid = load_grid(str(write_grid(models=["mlp_vae"], seeds=[0, 1, 2, 3, 4], train={"steps": 5})))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    monkeypatch.setattr(local, "usable_cores", lambda: 6)
+    monkeypatch.setattr(resources, "usable_cores", lambda: 6)
     started: list[dict[str, str]] = []
 
     class FakeWorker:

@@ -42,7 +42,7 @@ def test_cost_is_recorded_and_images_count_every_draw(write_grid, tmp_path) -> N
 
 
 def test_images_seen_counts_the_draws_before_a_resume(write_grid, tmp_path, monkeypatch) -> None:
-    import bench.cell.run as cell_mod
+    import bench.cell.training as cell_mod
 
     straight = _cost(write_grid, tmp_path / "a", "mlp_vae")
     real_fit = cell_mod.fit
