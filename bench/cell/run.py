@@ -288,7 +288,7 @@ def train_and_evaluate(
             *([BarSink(progress, total)] if progress else []),  # recent losses on the launcher's bar
         ]
     log = StepLog(metrics_path if main else None, reduce=mean, sinks=sinks)
-    # Checks every weight file the metrics need now, before any training; draws the curve on flushes.
+    # Checks every weight file the metrics need now, before any training; draws the curve's points.
     evaluation = CellEvaluation(cfg, source, info, train_split, ctx, accelerator, cell_dir, start)
     _train_extractors(cfg, evaluation, model.conditional, progress if main else None)
     last_ckpt = start
@@ -306,9 +306,13 @@ def train_and_evaluate(
             save_checkpoint(ckpt_path, model.nets, plain, step, stream.state_dict(), extra)
             prune_shards(ckpt_path, step)
 
+    def on_step(step: int) -> None:
+        if progress:
+            progress("train", step, total)
+        evaluation.on_step(step, model)  # curve points fall on multiples of curve_every, not on flushes
+
     def on_flush(step: int) -> None:
         nonlocal last_ckpt
-        evaluation.on_flush(step, model)
         every = cfg.train.checkpoint_every
         if every and step - last_ckpt >= every and step < total:
             checkpoint(step)
@@ -325,7 +329,7 @@ def train_and_evaluate(
         start,
         total,
         cfg.train.log_every,
-        on_step=(lambda s: progress("train", s, total)) if progress else None,
+        on_step=on_step,
         on_flush=on_flush,
         stop=stop_check(stop, accelerator) if stop is not None else None,
         backward=backward,

@@ -74,7 +74,8 @@ def training_curves(
     section: Section, curves: dict[str, list[Series]], metric: str, path: Path
 ) -> Path | None:
     """`metric` over training per row: each seed faint, the mean over seeds with a ±1 std band at the
-    steps every seed logged. `curves`: row label -> one series per seed."""
+    steps every seed logged. `curves`: row label -> one series per seed; `metric`: the curve metric
+    with the N its points were scored at (stability.curve_label), which is not the final scores' N."""
     curves = {k: v for k, v in curves.items() if any(v)}
     if not curves:
         return None

@@ -20,6 +20,7 @@ from scipy import stats as sps
 from scipy.integrate import trapezoid
 
 from bench.cell.evaluate import CURVE, read_curve
+from bench.cell.evaluate import PROTOCOL as CURVE_PROTOCOL
 from bench.eval import result_keys as columns
 from bench.plots import read_metrics
 from bench.reporting.stats import coefficient_of_variation
@@ -55,6 +56,27 @@ class CurveSummary:
     best_step: int
     auc: float  # trapezoid over steps normalised to [0, 1]; one point: its value
     volatility: float | None  # MAD of successive differences; None below 3 points
+    # The curve's own N (eval.curve_n_samples, 200 by default), not the final scores': None in curves
+    # written before points recorded it.
+    n_generated: int | None = None
+    n_real: int | None = None
+
+    @property
+    def label(self) -> str:
+        """`fd_digits (N = 200 vs 200 real)`: the metric with the N its points were scored at."""
+        return curve_label(self.metric, self.n_generated, self.n_real)
+
+
+def curve_label(metric: str, n_generated: int | None, n_real: int | None) -> str:
+    if n_generated is None:
+        return f"{metric} (curve N not recorded)"
+    return f"{metric} (N = {n_generated} vs {n_real} real)"
+
+
+def curve_sizes(curve: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """(N generated, N real) of a curve's points, from its last point's protocol."""
+    last = (curve[-1].get(CURVE_PROTOCOL) if curve else None) or {}
+    return last.get("n_generated"), last.get("n_real")
 
 
 @dataclass(frozen=True)
@@ -77,8 +99,13 @@ class CellStability:
     d_health: DHealth | None = None
 
 
-def curve_summary(metric: str, points: Sequence[tuple[int, float]], lower: bool) -> CurveSummary:
-    """Summary of one metric's curve; `lower` True when lower is better."""
+def curve_summary(
+    metric: str,
+    points: Sequence[tuple[int, float]],
+    lower: bool,
+    sizes: tuple[int | None, int | None] = (None, None),
+) -> CurveSummary:
+    """Summary of one metric's curve; `lower` True when lower is better; `sizes` its (N, N real)."""
     steps = np.asarray([s for s, _ in points], dtype=np.float64)
     vals = np.asarray([v for _, v in points], dtype=np.float64)
     i = int(np.argmin(vals) if lower else np.argmax(vals))
@@ -87,7 +114,7 @@ def curve_summary(metric: str, points: Sequence[tuple[int, float]], lower: bool)
     auc = float(trapezoid(vals, (steps - steps[0]) / span)) if span > 0 else float(vals[0])
     volatility = float(sps.median_abs_deviation(np.diff(vals))) if len(vals) >= 3 else None
     best = float(vals[i])
-    return CurveSummary(metric, best, final, abs(final - best), int(steps[i]), auc, volatility)
+    return CurveSummary(metric, best, final, abs(final - best), int(steps[i]), auc, volatility, *sizes)
 
 
 def _longest_run(mask: Sequence[bool]) -> int:
@@ -187,8 +214,10 @@ def cell_stability(cell_dir: Path, result: dict[str, Any] | None) -> CellStabili
     if result and status == "done":
         cell.flags += _collapse_flags(result.get("metrics", {}))
         cell.flags += _copies_flags(result.get("metrics", {}))
-    for metric, points in curve_series(read_curve(cell_dir / CURVE)).items():
-        cell.curves[metric] = curve_summary(metric, points, bool(columns.direction(metric)))
+    curve = read_curve(cell_dir / CURVE)
+    sizes = curve_sizes(curve)
+    for metric, points in curve_series(curve).items():
+        cell.curves[metric] = curve_summary(metric, points, bool(columns.direction(metric)), sizes)
     cell.d_health = d_health(read_metrics(cell_dir / store.METRICS))
     if cell.d_health is not None:
         cell.flags += _health_flags(cell.d_health)
