@@ -11,8 +11,9 @@ The curve: at every step that is a multiple of `eval.curve_every` (K, 2K, 3K ...
 split), appended to curve.jsonl in the cell folder (and drawn in curve.png, whose titles give that N);
 result.json gets each metric's best and final value, and its protocol's `curve` entry (`curve_protocol`)
 says N, the points' rule and the fingerprint of each curve metric. At that N a distance such as FD is
-biased upward against the headline score: compare curve values with curve values only. The curve runs under `torch.random.fork_rng`, so it never changes the training
-noise: a cell with a curve trains exactly as one without.
+biased upward against the headline score: compare curve values with curve values only. The curve runs
+under `torch.random.fork_rng`, so it never changes the training noise: a cell with a curve trains
+exactly as one without.
 """
 
 from __future__ import annotations
