@@ -192,7 +192,7 @@ def d_health(
             for k, s in enumerate(per_key.get(key, [])):
                 if not s:
                     continue
-                if len(s) >= 200:  # long runs: raw values faint and a moving average
+                if len(s) >= 200:  # long runs: a rolling median inside the window's min/max band
                     plot_series(ax, s, color=f"C{i % 10}")
                 else:
                     ax.plot([p[0] for p in s], [p[1] for p in s], color=f"C{i % 10}", lw=0.9, alpha=0.8)
