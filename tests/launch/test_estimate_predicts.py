@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from bench.grid import load_grid
@@ -16,14 +17,15 @@ from bench.launch.local import run_local
 from bench.storage import files as store
 
 
+@pytest.mark.slow
 def test_the_estimate_lands_within_half_to_twice_the_recorded_cost(
     write_grid, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))  # no calibration cached by another test
     quiet = Console(file=open("/dev/null", "w"))  # noqa: SIM115
     # Budgets where training is most of a cell, as in the quick grid (25-50 s cells of 160-1500 steps).
-    train = {"steps": 150, "batch_size": 32, "log_every": 50, "checkpoint_every": 0}
-    ev = {"n_samples": 200, "kid_subset_size": 50, "kid_subsets": 5, "batch_size": 100, "curve_every": 75}
+    train = {"steps": 60, "batch_size": 32, "log_every": 20, "checkpoint_every": 0}
+    ev = {"n_samples": 200, "kid_subset_size": 50, "kid_subsets": 5, "batch_size": 100, "curve_every": 30}
     models = ["mlp_vae", {"dcgan": {"g_width": 16, "d_width": 16}}]
     grid = load_grid(str(write_grid(models=models, train=train, eval=ev)))
     warm = load_grid(str(write_grid("warm.yaml", models=["mlp_vae"], train={"steps": 2}, eval=ev)))
