@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torchvision.utils import make_grid
 
@@ -33,16 +35,30 @@ def save_figure(fig: Any, path: Path, dpi: int = 100, tight_bbox: bool = False) 
     return path
 
 
+def rolling_median_band(vals: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median, min, max) over a centred window of `w` points (shrunk at the ends). A median keeps a
+    single spike from becoming a plateau (a boxcar average spreads it over its whole window); the
+    min/max band still shows the spike, at its own height and width."""
+    h = w // 2
+    padded = np.pad(vals, h, mode="constant", constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1)
+    return np.nanmedian(windows, axis=1), np.nanmin(windows, axis=1), np.nanmax(windows, axis=1)
+
+
 def plot_series(ax: Any, points: list[tuple[int, float]], color: str = "C0") -> None:
-    """Raw values faint, and a moving average over ~2% of the run that shows the trend through
-    step-to-step noise."""
-    steps = torch.tensor([s for s, _ in points], dtype=torch.float64)
-    vals = torch.tensor([v for _, v in points], dtype=torch.float64)
-    ax.plot(steps, vals, lw=0.5, alpha=0.35, color=color)
+    """A rolling median over ~2% of the run (the trend through step-to-step noise) inside the band
+    of each window's min and max; a short series is drawn as logged."""
+    steps = np.asarray([s for s, _ in points], dtype=np.float64)
+    vals = np.asarray([v for _, v in points], dtype=np.float64)
     w = max(1, len(vals) // 50)
-    if w > 1:
-        smooth = torch.nn.functional.avg_pool1d(vals.view(1, 1, -1), w, stride=1).view(-1)
-        ax.plot(steps[w - 1 :], smooth, lw=1.2, color=color)
+    if w < 3:
+        ax.plot(steps, vals, lw=0.8, color=color)
+        return
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window (a diverged run) stays NaN
+        median, low, high = rolling_median_band(vals, w)
+    ax.fill_between(steps, low, high, color=color, alpha=0.18, linewidth=0)
+    ax.plot(steps, median, lw=1.2, color=color)
 
 
 def save_image_grid(
@@ -90,7 +106,7 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_losses(metrics_path: Path, out: Path, title: str) -> None:
-    """One panel per logged value, raw and smoothed over a window of ~2% of the run."""
+    """One panel per logged value: a rolling median over ~2% of the run inside its min/max band."""
     series = read_metrics(metrics_path)
     if not series:
         return

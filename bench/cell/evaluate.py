@@ -2,14 +2,18 @@
 
 The runner (bench/cell/run.py) makes one `CellEvaluation` before it trains anything, which checks
 every weight file the metrics need (so a missing Inception file fails in a second, not after hours of
-training), calls `on_flush` after each log flush, and `final` once training is done. `final` also hands
+training), calls `on_step` after every training step, and `final` once training is done. `final` also hands
 the training split to the evaluation, for memorisation metrics (mem_domain, mem_inception) and their
 gallery, closest_pairs.png in the cell folder.
 
-The curve: every `eval.curve_every` steps, `eval.curve_metrics` on `eval.curve_n_samples` images,
-appended to curve.jsonl in the cell folder (and drawn in curve.png); result.json gets each metric's
-best and final value. The curve runs under `torch.random.fork_rng`, so it never changes the training
-noise: a cell with a curve trains exactly as one without.
+The curve: at every step that is a multiple of `eval.curve_every` (K, 2K, 3K ...) and at the last step,
+`eval.curve_metrics` on `eval.curve_n_samples` generated images against as many real ones (at most the
+split), appended to curve.jsonl in the cell folder (and drawn in curve.png, whose titles give that N);
+result.json gets each metric's best and final value, and its protocol's `curve` entry (`curve_protocol`)
+says N, the points' rule and the fingerprint of each curve metric. At that N a distance such as FD is
+biased upward against the headline score: compare curve values with curve values only. The curve runs
+under `torch.random.fork_rng`, so it never changes the training noise: a cell with a curve trains
+exactly as one without.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from bench.plots import pyplot, save_figure
 from bench.storage.files import CURVE
 from bench.train import tensorboard
 
+PROTOCOL = "protocol"  # a curve.jsonl row's key for the point's N and fingerprints
+
 
 class CellEvaluation:
     def __init__(
@@ -58,7 +64,6 @@ class CellEvaluation:
         assets.require(needed_extractors(sorted(wanted)))  # before any training: one clear line
         self._test: ImageSplit | None = None
         self._gallery_drawn = False
-        self._last_flush = start_step
         available = info.splits.get(ev.split, 0) or None  # 0: a folder dataset, known once loaded
         if available:  # KID/IS sizes, refused before training rather than after it
             check_sizes(ev, list(ev.metrics), ev.n_samples, min(ev.n_real or available, available))
@@ -82,12 +87,10 @@ class CellEvaluation:
         translations A -> B, so for paired and unpaired datasets that is the target side (B)."""
         return reference_side(self.info, self.test_split())
 
-    def on_flush(self, step: int, model: GenerativeModel) -> None:
-        """Called by every process after each flush; a curve point when a multiple of K was passed."""
-        every = self.cfg.eval.curve_every
-        due = every and (step // every > self._last_flush // every or step == model.total_steps)
-        self._last_flush = step
-        if not due:
+    def on_step(self, step: int, model: GenerativeModel) -> None:
+        """Called by every process after each training step (`step` steps done): a curve point at every
+        multiple of `eval.curve_every` and at the last step, whatever `train.log_every` is."""
+        if not curve_due(step, self.cfg.eval.curve_every, model.total_steps):
             return
         ev = self.cfg.eval
         devices = [self.accelerator.device] if self.cuda else []
@@ -97,7 +100,7 @@ class CellEvaluation:
             small = ev.model_copy(update={"n_real": min(ev.curve_n_samples, len(test)), "repeats": 1})
             extractors = cell_extractors(list(ev.curve_metrics), self.info, self.train, test, self.cache_dir)
             model.train(False)
-            scores, _, _ = evaluate_samples(
+            scores, point_protocol, _ = evaluate_samples(
                 unconditional(model),
                 model.device,
                 test,
@@ -117,8 +120,10 @@ class CellEvaluation:
             shown = model.sample_grid(torch.Generator(model.device).manual_seed(ev.seed), self.test_split())
             model.train(True)
         if self.accelerator.is_main_process:
+            # Each point carries its own N and fingerprints: the curve's protocol is not the final one.
+            row = {"step": step, **scores, PROTOCOL: _point_protocol(point_protocol)}
             with (self.cell_dir / CURVE).open("a") as f:
-                f.write(json.dumps({"step": step, **scores}) + "\n")
+                f.write(json.dumps(row) + "\n")
             tensorboard.log_curve_point(self.cell_dir, step, scores, shown)
 
     def final(self, model: GenerativeModel) -> tuple[dict[str, float], dict[str, Any]]:
@@ -151,12 +156,8 @@ class CellEvaluation:
         if ev.curve_every and self.accelerator.is_main_process:
             curve = read_curve(self.cell_dir / CURVE)
             metrics |= curve_summary(curve)
-            protocol["curve"] = {
-                "every": ev.curve_every,
-                "n_generated": ev.curve_n_samples,
-                "metrics": list(ev.curve_metrics),
-            }
-            _plot(curve, self.cell_dir / "curve.png", self.cfg.cell_id)
+            protocol["curve"] = curve_protocol(curve, ev.curve_every, list(ev.curve_metrics))
+            _plot(curve, self.cell_dir / "curve.png", self.cfg.cell_id, protocol["curve"])
         # The command that prints these numbers again from the checkpoint (tests/eval/test_eval_reproduce.py).
         protocol["reproduce"] = shlex.join(["bench", "eval", "--fake", str(self.cell_dir)])
         return metrics, protocol
@@ -178,6 +179,43 @@ def reference_side(info: DatasetInfo, split: ImageSplit) -> ImageSplit:
     return split
 
 
+def curve_due(step: int, every: int, total: int) -> bool:
+    """Whether `step` (steps done) gets a curve point: every multiple of `every`, and the last step."""
+    return bool(every) and step > 0 and (step % every == 0 or step == total)
+
+
+def _point_protocol(protocol: dict[str, Any]) -> dict[str, Any]:
+    return {k: protocol[k] for k in ("n_generated", "n_real", "real_split", "fingerprints") if k in protocol}
+
+
+def curve_protocol(curve: list[dict[str, Any]], every: int, metrics: list[str]) -> dict[str, Any]:
+    """result.json's protocol["curve"]: N generated vs N real of the curve's points (from the last
+    point; curve_n_samples when the points predate it), where the points fall, and a sentence."""
+    last = (curve[-1].get(PROTOCOL) if curve else None) or {}
+    out: dict[str, Any] = {
+        "every": every,
+        "points": f"every multiple of {every} steps and the last step",
+        "metrics": metrics,
+        "n_generated": last.get("n_generated"),
+        "n_real": last.get("n_real"),
+        "real_split": last.get("real_split"),
+        "fingerprints": last.get("fingerprints", {}),
+    }
+    out["description"] = describe_curve(out)
+    return out
+
+
+def describe_curve(curve_protocol: dict[str, Any]) -> str:
+    """The curve's protocol in words (for the leaderboard's protocols, the report and curve.png)."""
+    n, n_real = curve_protocol.get("n_generated"), curve_protocol.get("n_real")
+    split = f" from {curve_protocol['real_split']}" if curve_protocol.get("real_split") else ""
+    return (
+        f"{', '.join(curve_protocol.get('metrics') or [])} on {n if n is not None else '?'} generated vs "
+        f"{n_real if n_real is not None else '?'} real images{split}, one sample set per point, "
+        f"{curve_protocol.get('points', '')}; at this N distances are biased against the final scores"
+    )
+
+
 def _truncate(path: Path, after_step: int) -> None:
     """Drop curve points a crashed run logged after its last checkpoint: the resumed run logs them again."""
     if path.exists():
@@ -185,7 +223,7 @@ def _truncate(path: Path, after_step: int) -> None:
         atomic_write_text(path, "".join(r + "\n" for r in rows))
 
 
-def read_curve(path: Path) -> list[dict[str, float]]:
+def read_curve(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -195,12 +233,13 @@ def _lower_is_better(name: str) -> bool:
 
 
 def _summarised(name: str) -> bool:
-    """A curve column worth a best/final value and a panel: not the step, not a hidden detail (a std)."""
+    """A curve column worth a best/final value and a panel: not the step or the point's protocol, not
+    a hidden detail (a std)."""
     info = output_info(name)
-    return name != "step" and (info is None or not info.hidden)
+    return name not in ("step", PROTOCOL) and (info is None or not info.hidden)
 
 
-def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
+def curve_summary(curve: list[dict[str, Any]]) -> dict[str, float]:
     """curve_<metric>_best, curve_<metric>_best_step and curve_<metric>_final for each metric."""
     out: dict[str, float] = {}
     if not curve:
@@ -219,17 +258,18 @@ def curve_summary(curve: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _plot(curve: list[dict[str, float]], out: Path, title: str) -> None:
+def _plot(curve: list[dict[str, Any]], out: Path, title: str, protocol: dict[str, Any]) -> None:
     if not curve:
         return
     plt = pyplot()
 
     names = [k for k in curve[-1] if _summarised(k)]
+    n, n_real = protocol.get("n_generated"), protocol.get("n_real")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        ax.plot([r["step"] for r in curve], [r[name] for r in curve], marker="o")
+        ax.plot([r["step"] for r in curve], [r.get(name) for r in curve], marker="o")
         ax.set_xlabel("step")
-        ax.set_title(name)
+        ax.set_title(f"{name} (N = {n} vs {n_real} real)", fontsize=9)
     fig.suptitle(title, fontsize=8)
     save_figure(fig, out, dpi=80)
 

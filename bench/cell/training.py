@@ -52,9 +52,13 @@ def train(s: CellSetup, progress: Progress | None, stop: StopRequest | None) -> 
             save_checkpoint(ckpt_path, model.nets, plain, step, s.stream.state_dict(), extra)
             prune_shards(ckpt_path, step)
 
+    def on_step(step: int) -> None:
+        if progress:
+            progress("train", step, s.total)
+        s.evaluation.on_step(step, model)  # curve points fall on multiples of curve_every, not on flushes
+
     def on_flush(step: int) -> None:
         nonlocal last_ckpt
-        s.evaluation.on_flush(step, model)
         every = cfg.train.checkpoint_every
         if every and step - last_ckpt >= every and step < s.total:
             checkpoint(step)
@@ -71,7 +75,7 @@ def train(s: CellSetup, progress: Progress | None, stop: StopRequest | None) -> 
         s.start,
         s.total,
         cfg.train.log_every,
-        on_step=(lambda step: progress("train", step, s.total)) if progress else None,
+        on_step=on_step,
         on_flush=on_flush,
         stop=stop_check(stop, accelerator) if stop is not None else None,
         backward=s.backward,

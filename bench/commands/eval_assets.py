@@ -70,7 +70,10 @@ def eval_command(
     repeats: int | None = typer.Option(None, "--repeats", min=1, help="independent sample sets; their mean"),
     kid_subsets: int | None = typer.Option(None, "--kid-subsets", min=1, help="KID: subsets (default 100)"),
     kid_subset_size: int | None = typer.Option(
-        None, "--kid-subset-size", min=1, help="KID: images per subset (default: a cell's, else min(1000, N))"
+        None,
+        "--kid-subset-size",
+        min=1,
+        help="KID: images per subset (default: a cell's, else N/2, at most 1000)",
     ),
     isc_splits: int | None = typer.Option(None, "--isc-splits", min=1, help="IS: mean and std over splits"),
     prc_neighborhood: int | None = typer.Option(

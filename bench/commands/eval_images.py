@@ -309,8 +309,9 @@ def run_eval(
     """Scores of `fake` against `real` with the protocol they were measured under, as plain data.
 
     A setting left None is the cell's recorded one (a cell folder) or EvalConfig's default (a folder of
-    images; KID's subset size then defaults to min(1000, N, N real)). `say` gets the warnings (one
-    line each; default: stderr), e.g. when the images and the reference differ in size or channels.
+    images; KID's subset size then defaults to min(1000, min(N, N real) // 2), below N so that its std
+    over subsets means something). `say` gets the warnings (one line each; default: stderr), e.g. when
+    the images and the reference differ in size or channels.
     """
     local = locals()
     given = {field: local[opt] for opt, field in SETTINGS.items() if local[opt] is not None}
@@ -337,7 +338,8 @@ def run_eval(
         say, shape_warning(tuple(images.shape[1:]), tuple(real_split.images.shape[1:]), _what_real(identity))
     )
     n_ref = min(n_real or len(real_split), len(real_split))
-    kid_default = min(1000, len(images), n_ref)
+    # Below N: subsets of all N images are all the same set, so KID's std over them would print ±0.
+    kid_default = max(2, min(1000, min(len(images), n_ref) // 2))
     raw = {"metrics": names, "kid_subset_size": kid_default, **given, "n_samples": len(images)}
     ev = validate(EvalConfig, raw, "bench eval")
     extractors = _extractors(names, info, train, real_split, cache_dir, assets_dir, real)

@@ -61,8 +61,9 @@ def _coverage(x: MetricInput) -> tuple[float, ...] | None:
 
     if x.real.labels is None or x.num_classes == 0:
         return None  # coverage needs the classes of a labelled reference
-    cov = mode_coverage(x.fake[x.extractor.logits_layer], x.real.labels, x.num_classes)
-    return cov["coverage"], cov["class_kl"]
+    layer = x.extractor.logits_layer
+    cov = mode_coverage(x.fake[layer], x.real.labels, x.num_classes, x.real.features.get(layer))
+    return cov["coverage"], cov["class_kl"], cov["recognised"], cov["confident_coverage"]
 
 
 def _fd_outputs() -> tuple[Output, ...]:
@@ -128,6 +129,20 @@ register_metric(
             True,
             description="KL(generated class histogram || real), nats",
             diversity="class_kl",
+        ),
+        # Coverage and class KL also fall for complete but unreadable samples; these two tell a missing
+        # class (missing among the confidently recognised samples too) from unrecognisable samples.
+        Output(
+            "recognised_{key}",
+            False,
+            description="share of samples the classifier is as sure of as of 90% of the real images",
+            diversity="recognised",
+        ),
+        Output(
+            "confident_coverage_{key}",
+            False,
+            description="coverage among the recognised samples only (a class missing there is missing)",
+            diversity="confident_coverage",
         ),
     ),
     _coverage,

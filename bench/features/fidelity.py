@@ -198,12 +198,29 @@ def kernel_distance(
     return torch_stats.kid(fake, real, subsets, subset_size, seed)
 
 
-def mode_coverage(fake_logits: torch.Tensor, real_labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+# A sample counts as recognised when the classifier is at least as sure of it (top softmax probability)
+# as of this share of the real images; without real logits, a fixed probability.
+REAL_SURE_SHARE = 0.9
+CONFIDENT = 0.9
+
+
+def mode_coverage(
+    fake_logits: torch.Tensor,
+    real_labels: torch.Tensor,
+    num_classes: int,
+    real_logits: torch.Tensor | None = None,
+) -> dict[str, float]:
     """How many classes the classifier finds among the samples, and how far their mix is from the data's.
 
     A class counts as covered when at least a tenth of its fair share of samples (N / K) is classified
     as it, so that a few stray misclassifications of a collapsed generator do not count as coverage.
     class_kl is KL(generated class histogram || real class histogram), in nats.
+
+    Both also fall for samples that miss no class but that the classifier cannot read (noise, blur: it
+    sends them, often with high softmax, to a few classes). So `recognised` is the share of samples the
+    classifier is at least as sure of as of REAL_SURE_SHARE of the real images (`real_logits`; else
+    softmax >= CONFIDENT), and `confident_coverage` the coverage among those alone: a class is missing
+    only when the samples the classifier recognises still miss it, and only when most are recognised.
     """
     n = fake_logits.shape[0]
     gen = torch.bincount(fake_logits.argmax(1), minlength=num_classes).double().cpu()
@@ -212,4 +229,17 @@ def mode_coverage(fake_logits: torch.Tensor, real_labels: torch.Tensor, num_clas
     p, q = gen / gen.sum(), real / real.sum()
     mask = p > 0
     kl = float((p[mask] * (p[mask] / q[mask]).log()).sum()) if bool((q[mask] > 0).all()) else math.inf
-    return {"coverage": float((gen >= threshold).double().mean()), "class_kl": kl}
+    conf, picked = fake_logits.double().softmax(1).max(1)
+    level = CONFIDENT
+    if real_logits is not None and len(real_logits):
+        real_conf = real_logits.double().softmax(1).max(1).values
+        level = float(torch.quantile(real_conf, 1 - REAL_SURE_SHARE))
+    sure = torch.bincount(picked[conf >= level].cpu(), minlength=num_classes).double()
+    n_sure = float(sure.sum())
+    confident = float((sure >= max(1.0, 0.1 * n_sure / num_classes)).double().mean()) if n_sure else 0.0
+    return {
+        "coverage": float((gen >= threshold).double().mean()),
+        "class_kl": kl,
+        "recognised": n_sure / n,
+        "confident_coverage": confident,
+    }

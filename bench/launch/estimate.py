@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,11 +35,15 @@ import torch
 from bench.config import CellConfig
 from bench.train.cost import device_name
 
-WARMUP_STEPS = 1
-TIMED_STEPS = 3
-# A calibration of one configuration stops after this many seconds of timed steps (big nets on a
-# CPU): the steps timed so far give the rate.
-CALIBRATION_BUDGET_S = 2.0
+# The first steps pay for allocations, kernel selection and caches (on a CPU 1 warm-up step left the
+# next three at ~5x the steady rate: DCGAN 2,015 ms/step estimated against ~430 measured), so several
+# are untimed, and the rate is the median of single-step times, which one slow step cannot move.
+WARMUP_STEPS = 4
+TIMED_STEPS = 15
+MIN_TIMED_STEPS = 5
+# A calibration of one configuration stops timing after this many seconds (big nets on a CPU) once
+# MIN_TIMED_STEPS are timed: the steps timed so far give the rate.
+CALIBRATION_BUDGET_S = 3.0
 
 
 @dataclass
@@ -110,6 +115,15 @@ def total_steps(cfg: CellConfig, train_size: int) -> int | None:
     return math.ceil(cfg.train.epochs * max(1, train_size // per_step))
 
 
+def eval_samples(cfg: CellConfig, steps: int) -> int:
+    """Images a cell generates to be scored: the final scores' (N per repeat) and the curve's points."""
+    ev = cfg.eval
+    points = 0
+    if ev.curve_every:
+        points = steps // ev.curve_every + (steps % ev.curve_every != 0)  # multiples, and the last step
+    return ev.n_samples * ev.repeats + points * ev.curve_n_samples
+
+
 def _finished_seconds(cells: list[CellConfig], out: Path, read_result: Callable[[Path], Any]) -> list[float]:
     seconds = []
     for c in cells:
@@ -166,15 +180,34 @@ def calibrate(cfg: CellConfig, device: torch.device) -> tuple[float, float] | No
     log = StepLog(None)
     budget = WARMUP_STEPS + TIMED_STEPS
     model.begin(10 * budget)  # families that change phase late in the budget train their main phases
-    fit(model, optimizers, stream, accelerator, log, 0, WARMUP_STEPS, log_every=WARMUP_STEPS)
-    steps, elapsed = 0, 0.0
-    while steps < TIMED_STEPS and elapsed < CALIBRATION_BUDGET_S:
+    times: list[float] = []
+    clock = [0.0]
+
+    def on_step(done: int) -> None:  # after step `done`: one step's time, once warmed up
         _sync(device)
-        t0 = time.perf_counter()
-        fit(model, optimizers, stream, accelerator, log, WARMUP_STEPS + steps, WARMUP_STEPS + steps + 1, 1)
-        _sync(device)
-        elapsed += time.perf_counter() - t0
-        steps += 1
+        now = time.perf_counter()
+        if done > WARMUP_STEPS:
+            times.append(now - clock[0])
+        clock[0] = now
+
+    def stop(done: int, flushed: bool) -> bool:
+        return len(times) >= MIN_TIMED_STEPS and sum(times) > CALIBRATION_BUDGET_S
+
+    _sync(device)
+    clock[0] = time.perf_counter()
+    # One fit, as a cell trains (log flushes every log_every steps, as the cell's would).
+    fit(
+        model,
+        optimizers,
+        stream,
+        accelerator,
+        log,
+        0,
+        budget,
+        cfg.train.log_every,
+        on_step=on_step,
+        stop=stop,
+    )
     model.train(False)
     # Image-to-image families pick their source images after training: finalize first (a fit over
     # random images; VQ-VAE's prior on so few codes is crude, but it is sampled only to be timed).
@@ -185,7 +218,7 @@ def calibrate(cfg: CellConfig, device: torch.device) -> tuple[float, float] | No
     with torch.no_grad():
         model.sample(m, torch.Generator(device).manual_seed(0))
     _sync(device)
-    return elapsed / steps, (time.perf_counter() - t0) / m
+    return statistics.median(times), (time.perf_counter() - t0) / m
 
 
 def _sync(device: torch.device) -> None:
@@ -297,7 +330,7 @@ def estimate(
                 source = "not estimated (the training split's size is known only once loaded)"
             if rates is not None:
                 step_s, sample_s = rates
-                per_cell = steps * step_s + first.eval.n_samples * sample_s
+                per_cell = steps * step_s + eval_samples(first, steps) * sample_s
                 per_cell *= first.train.processes if first.train.batch_size_per == "device" else 1
                 source = f"calibration ({steps} steps at {step_s * 1000:.1f} ms)"
                 _cache_calibration(first.group_id, est.device, per_cell, source)

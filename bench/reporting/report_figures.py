@@ -84,7 +84,8 @@ def training_curves(
     section: Section, curves: dict[str, list[Series]], metric: str, path: Path
 ) -> Path | None:
     """`metric` over training per row: each seed faint, the mean over seeds with a ±1 std band at the
-    steps every seed logged. `curves`: row label -> one series per seed."""
+    steps every seed logged. `curves`: row label -> one series per seed; `metric`: the curve metric
+    with the N its points were scored at (stability.curve_label), which is not the final scores' N."""
     curves = {k: v for k, v in curves.items() if any(v)}
     if not curves:
         return None
@@ -206,7 +207,7 @@ def d_health(
             for k, s in enumerate(per_key.get(key, [])):
                 if not s:
                     continue
-                if len(s) >= 200:  # long runs: raw values faint and a moving average
+                if len(s) >= 200:  # long runs: a rolling median inside the window's min/max band
                     plot_series(ax, s, color=f"C{i % 10}")
                 else:
                     ax.plot([p[0] for p in s], [p[1] for p in s], color=f"C{i % 10}", lw=0.9, alpha=0.8)

@@ -1,6 +1,7 @@
 """Training stability, read from what each cell left: result.json, metrics.jsonl and curve.jsonl.
 
-Per cell: its outcome (failed, diverged), a mode-collapse flag from the diversity scores, curve
+Per cell: its outcome (failed, diverged), a mode-collapse flag from the diversity scores (told apart
+from unrecognisable samples by the classifier's confident view), curve
 summaries (best, final, gap, step of best, area under the curve, volatility) and, for adversarial
 families, discriminator health from the logged D loss, D first-layer gradient norm and WGAN-GP
 penalty. Per row (cells that differ by seed): failure and divergence rates and the seed-to-seed
@@ -20,6 +21,7 @@ from scipy import stats as sps
 from scipy.integrate import trapezoid
 
 from bench.cell.evaluate import CURVE, read_curve
+from bench.cell.evaluate import PROTOCOL as CURVE_PROTOCOL
 from bench.eval import result_keys as columns
 from bench.plots import read_metrics
 from bench.reporting.stats import coefficient_of_variation
@@ -32,6 +34,11 @@ GP_KEY = "d/gp"
 COVERAGE_MIN = 0.5  # coverage below: fewer than half of the classes found among the samples
 CLASS_KL_MAX = 1.0  # nats; KL(generated classes || real) above (all mass on 1 of 10 classes: 2.3)
 RECALL_MIN = 0.1  # recall below: the samples reach almost none of the real manifold
+# The classifier's confident view (bench.features.fidelity.mode_coverage: a sample is recognised when
+# the classifier is as sure of it as of 90% of the real images): with fewer than this share of samples
+# recognised (real images: 0.9), a missing class cannot be told from unreadable samples ...
+RECOGNISED_MIN = 0.5
+CONFIDENT_COVERAGE_MIN = 0.9  # ... and with more, coverage among them below this: classes are missing
 D_LOSS_NEAR_ZERO = 0.05  # a non-negative D loss below this is "near 0": D wins every comparison
 D_LOSS_ZERO_SHARE = 0.5  # flag when more than this share of logged steps has D loss near 0
 GRAD_VANISH = 1e-3  # D first-layer gradient norm below this counts as vanished
@@ -42,7 +49,9 @@ SEED_CV_MAX = 0.25  # a row whose main metric's std / |mean| over seeds exceeds 
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # failed, diverged, mode-collapse, copies, d-loss-zero, vanishing-gradient, gradient-penalty
+    # failed, diverged, mode-collapse, unrecognisable, copies, d-loss-zero, vanishing-gradient,
+    # gradient-penalty
+    kind: str
     reason: str
 
 
@@ -55,6 +64,27 @@ class CurveSummary:
     best_step: int
     auc: float  # trapezoid over steps normalised to [0, 1]; one point: its value
     volatility: float | None  # MAD of successive differences; None below 3 points
+    # The curve's own N (eval.curve_n_samples, 200 by default), not the final scores': None in curves
+    # written before points recorded it.
+    n_generated: int | None = None
+    n_real: int | None = None
+
+    @property
+    def label(self) -> str:
+        """`fd_digits (N = 200 vs 200 real)`: the metric with the N its points were scored at."""
+        return curve_label(self.metric, self.n_generated, self.n_real)
+
+
+def curve_label(metric: str, n_generated: int | None, n_real: int | None) -> str:
+    if n_generated is None:
+        return f"{metric} (curve N not recorded)"
+    return f"{metric} (N = {n_generated} vs {n_real} real)"
+
+
+def curve_sizes(curve: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """(N generated, N real) of a curve's points, from its last point's protocol."""
+    last = (curve[-1].get(CURVE_PROTOCOL) if curve else None) or {}
+    return last.get("n_generated"), last.get("n_real")
 
 
 @dataclass(frozen=True)
@@ -77,8 +107,13 @@ class CellStability:
     d_health: DHealth | None = None
 
 
-def curve_summary(metric: str, points: Sequence[tuple[int, float]], lower: bool) -> CurveSummary:
-    """Summary of one metric's curve; `lower` True when lower is better."""
+def curve_summary(
+    metric: str,
+    points: Sequence[tuple[int, float]],
+    lower: bool,
+    sizes: tuple[int | None, int | None] = (None, None),
+) -> CurveSummary:
+    """Summary of one metric's curve; `lower` True when lower is better; `sizes` its (N, N real)."""
     steps = np.asarray([s for s, _ in points], dtype=np.float64)
     vals = np.asarray([v for _, v in points], dtype=np.float64)
     i = int(np.argmin(vals) if lower else np.argmax(vals))
@@ -87,7 +122,7 @@ def curve_summary(metric: str, points: Sequence[tuple[int, float]], lower: bool)
     auc = float(trapezoid(vals, (steps - steps[0]) / span)) if span > 0 else float(vals[0])
     volatility = float(sps.median_abs_deviation(np.diff(vals))) if len(vals) >= 3 else None
     best = float(vals[i])
-    return CurveSummary(metric, best, final, abs(final - best), int(steps[i]), auc, volatility)
+    return CurveSummary(metric, best, final, abs(final - best), int(steps[i]), auc, volatility, *sizes)
 
 
 def _longest_run(mask: Sequence[bool]) -> int:
@@ -114,17 +149,44 @@ def d_health(series: dict[str, list[tuple[int, float]]]) -> DHealth | None:
 
 
 def _collapse_flags(metrics: dict[str, Any]) -> list[Flag]:
-    flags = []
+    """Mode collapse from the diversity scores. Coverage and class KL fall for missing classes and for
+    unreadable samples alike; where the result holds the classifier's confident view (recognised_X,
+    confident_coverage_X), a class counts as missing only when the recognised samples miss it too, and
+    low coverage with every class among the recognised samples reads "unrecognisable" instead."""
+    flags: list[Flag] = []
+    fell: dict[str, list[str]] = {}  # extractor key -> why coverage / class KL look collapsed
+    view: dict[str, dict[str, tuple[str, float]]] = {}  # extractor key -> kind -> (key, value)
     for key, value in sorted(metrics.items()):
         kind = columns.diversity_kind(key)
         if value is None or kind is None:
             continue
-        if kind == "coverage" and value < COVERAGE_MIN:
-            flags.append(Flag("mode-collapse", f"{key} = {value:.3g} < {COVERAGE_MIN}"))
+        if kind in ("recognised", "confident_coverage"):
+            view.setdefault(key.removeprefix(f"{kind}_"), {})[kind] = (key, float(value))
+        elif kind == "coverage" and value < COVERAGE_MIN:
+            fell.setdefault(key.removeprefix("coverage_"), []).append(f"{key} = {value:.3g} < {COVERAGE_MIN}")
         elif kind == "class_kl" and value > CLASS_KL_MAX:
-            flags.append(Flag("mode-collapse", f"{key} = {value:.3g} nats > {CLASS_KL_MAX}"))
+            why = f"{key} = {value:.3g} nats > {CLASS_KL_MAX}"
+            fell.setdefault(key.removeprefix("class_kl_"), []).append(why)
         elif kind == "recall" and value < RECALL_MIN:
             flags.append(Flag("mode-collapse", f"{key} = {value:.3g} < {RECALL_MIN}"))
+    for ext in sorted(set(fell) | set(view)):
+        reasons, seen = fell.get(ext, []), view.get(ext, {})
+        if "recognised" not in seen or "confident_coverage" not in seen:
+            flags += [Flag("mode-collapse", r) for r in reasons]  # a result from before the confident view
+            continue
+        (rkey, recognised), (ckey, confident) = seen["recognised"], seen["confident_coverage"]
+        missing = confident < CONFIDENT_COVERAGE_MIN
+        if recognised < RECOGNISED_MIN and (reasons or missing):
+            why = f"{rkey} = {recognised:.3g} < {RECOGNISED_MIN}: too few recognised to tell a missing class"
+            flags.append(Flag("unrecognisable", "; ".join([why, *reasons])))
+        elif missing:
+            why = f"{ckey} = {confident:.3g} < {CONFIDENT_COVERAGE_MIN}: classes missing among the recognised"
+            flags.append(Flag("mode-collapse", "; ".join([why, *reasons])))
+        elif reasons:
+            why = (
+                f"but {ckey} = {confident:.3g}: every class is among the {recognised:.0%} recognised samples"
+            )
+            flags.append(Flag("unrecognisable", "; ".join(reasons) + f" {why}"))
     return flags
 
 
@@ -187,8 +249,10 @@ def cell_stability(cell_dir: Path, result: dict[str, Any] | None) -> CellStabili
     if result and status == "done":
         cell.flags += _collapse_flags(result.get("metrics", {}))
         cell.flags += _copies_flags(result.get("metrics", {}))
-    for metric, points in curve_series(read_curve(cell_dir / CURVE)).items():
-        cell.curves[metric] = curve_summary(metric, points, bool(columns.direction(metric)))
+    curve = read_curve(cell_dir / CURVE)
+    sizes = curve_sizes(curve)
+    for metric, points in curve_series(curve).items():
+        cell.curves[metric] = curve_summary(metric, points, bool(columns.direction(metric)), sizes)
     cell.d_health = d_health(read_metrics(cell_dir / store.METRICS))
     if cell.d_health is not None:
         cell.flags += _health_flags(cell.d_health)

@@ -42,7 +42,9 @@ def test_eval_a_png_folder_against_digits(tmp_path: Path) -> None:
     assert good["metrics"]["fd_digits"] < bad["metrics"]["fd_digits"] / 5
     p = good["protocol"]
     assert p["extractor"] == "domain:digits:classes:10" and p["n_generated"] == 60 and p["n_real"] == 360
-    assert p["kid_subset_size"] == 60 and set(p["fingerprints"]) == set(good["metrics"])
+    # KID's subsets default to half of N: subsets of all 60 would all be the same set (std 0).
+    assert p["kid_subset_size"] == 30 and set(p["fingerprints"]) == set(good["metrics"])
+    assert good["metrics"]["kid_digits_std"] > 0
     assert good["protocol"]["fingerprints"]["fd_digits"] == bad["protocol"]["fingerprints"]["fd_digits"]
 
     wrong = bench("eval", "--fake", str(fake), "--real", "no_such_set")

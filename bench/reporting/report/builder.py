@@ -92,18 +92,22 @@ class Builder(CellFiles):
         """The curve metric matching the section's main score and each row's per-seed series."""
         metric = cols.base_name(section.main)
         curves: dict[str, list[figs.Series]] = {}
+        sizes: tuple[int | None, int | None] = (None, None)
         for row in section.rows:
             series = []
             for r in row.results:
                 cell = self.cells.get(r.get("cell_id"))
                 if cell is None or r.get("status") != "done":
                     continue
-                points = stab.curve_series(stab.read_curve(cell.dir / stab.CURVE)).get(metric)
+                curve = stab.read_curve(cell.dir / stab.CURVE)
+                points = stab.curve_series(curve).get(metric)
                 if points:
                     series.append(points)
+                    sizes = stab.curve_sizes(curve)
             if series:
                 curves[row.label] = series
-        return metric, curves
+        # The curve's own N (not the section's): its title and caption say it.
+        return stab.curve_label(metric, *sizes), curves
 
     def _d_series(self, rows: list[lbm.Row]) -> dict[str, dict[str, list[figs.Series]]]:
         out: dict[str, dict[str, list[figs.Series]]] = {}
@@ -205,11 +209,11 @@ class Builder(CellFiles):
                     }
                 )
             for c in cells:
-                for m, cs in c.curves.items():
+                for cs in c.curves.values():
                     curve_rows.append(
                         [
                             c.cell_id,
-                            m,
+                            cs.label,
                             lbm.num(cs.best),
                             str(cs.best_step),
                             lbm.num(cs.final),

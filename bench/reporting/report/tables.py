@@ -207,6 +207,7 @@ def _thresholds() -> list[tuple[str, str]]:
         ("COVERAGE_MIN", f"{stab.COVERAGE_MIN}"),
         ("CLASS_KL_MAX", f"{stab.CLASS_KL_MAX} nats"),
         ("RECALL_MIN", f"{stab.RECALL_MIN}"),
+        ("RECOGNISED_MIN / CONFIDENT_COVERAGE_MIN", f"{stab.RECOGNISED_MIN} / {stab.CONFIDENT_COVERAGE_MIN}"),
         ("D_LOSS_NEAR_ZERO / D_LOSS_ZERO_SHARE", f"{stab.D_LOSS_NEAR_ZERO} / {stab.D_LOSS_ZERO_SHARE:.0%}"),
         ("GRAD_VANISH / VANISH_STRETCH", f"{stab.GRAD_VANISH:g} / {stab.VANISH_STRETCH} logged steps"),
         ("GP_MAX", f"{stab.GP_MAX}"),
