@@ -1,0 +1,134 @@
+"""The second adversarial round (issue 22): data files that try to run code, links out of --out, and
+other hostile or careless inputs. Each is refused with one line and the right exit code, no traceback,
+nothing executed and nothing written where it must not be. The hostile files are made here.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.datasets.fabricate import write_cifar10, write_dsprites_npz
+from tests.conftest import TINY_GRID
+
+
+def bench(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> int:
+    monkeypatch.setattr(sys, "argv", ["bench", *args])
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    return 0
+
+
+def _one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"not one line: {stderr[:800]!r}"
+    return lines[0]
+
+
+# --- 1. data files that name code ------------------------------------------------------------------
+
+
+class _Touch:
+    """Unpickling this calls open(marker, "w"): the marker exists only if the pickle was run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+class _System:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _hostile_cifar(root: Path, marker: Path, kind: type) -> Path:
+    write_cifar10(root)
+    bad = root / "cifar-10-batches-py" / "data_batch_1"
+    data = np.zeros((4, 3072), np.uint8)
+    bad.write_bytes(pickle.dumps({"data": data, "labels": [0, 1, 2, 3], "x": kind(marker)}, protocol=2))
+    return bad
+
+
+@pytest.mark.parametrize("kind", [_Touch, _System], ids=["open", "os.system"])
+def test_hostile_cifar_batch_is_refused_by_data_check_unrun(monkeypatch, capsys, tmp_path, kind) -> None:
+    marker = tmp_path / "marker"
+    bad = _hostile_cifar(tmp_path / "data", marker, kind)
+    code = bench(monkeypatch, ["data", "check", "cifar10", "--root", str(tmp_path / "data")])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert f"{bad} is refused: it names" in out and "not plain data" in out, out
+    assert not marker.exists()
+
+
+def test_hostile_cifar_batch_is_refused_by_dry_run_unrun(monkeypatch, capsys, tmp_path) -> None:
+    marker = tmp_path / "marker"
+    _hostile_cifar(tmp_path / "data", marker, _Touch)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({**TINY_GRID, "datasets": ["cifar10"], "models": ["mlp_vae"]}))
+    code = bench(
+        monkeypatch,
+        [
+            "run",
+            "--grid",
+            str(grid),
+            "--out",
+            str(tmp_path / "out"),
+            "--dry-run",
+            "--data-root",
+            str(tmp_path / "data"),
+        ],
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    # The pre-run check lists every problem, then one summary line.
+    assert "Traceback" not in err and "not plain data" in err.splitlines()[0], err
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_safe_pickle_reads_numpy_and_containers_of_every_protocol() -> None:
+    from bench.datasets import safe_pickle
+
+    value = {"data": np.arange(6, dtype=np.uint8).reshape(2, 3), "labels": [1, 2], b"k": (np.int64(3), {1.5})}
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        back = safe_pickle.loads(pickle.dumps(value, protocol=protocol))
+        assert np.array_equal(back["data"], value["data"]) and back["labels"] == [1, 2]
+        assert back[b"k"][0] == 3 and back[b"k"][1] == {1.5}
+
+
+def test_hostile_dsprites_npz_is_refused_unrun(monkeypatch, capsys, tmp_path) -> None:
+    from bench.datasets.dsprites import NPZ
+
+    marker = tmp_path / "marker"
+    npz = tmp_path / "data" / "dsprites" / NPZ
+    write_dsprites_npz(npz, np.arange(10))
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in ("latents_classes", "latents_values")}
+    hostile = np.empty(1, dtype=object)
+    hostile[0] = _Touch(marker)
+    np.savez(npz, imgs=hostile, metadata=hostile, **arrays)
+    code = bench(monkeypatch, ["data", "check", "dsprites", "--root", str(tmp_path / "data")])
+    out = capsys.readouterr().out
+    assert not marker.exists()
+    assert code == 2 and "holds Python objects under 'imgs'" in out, out
+    from bench.datasets.dsprites import load_official
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="refused unread"):
+        load_official(npz, "train", 5, 5, 0)
+    assert not marker.exists()
