@@ -97,6 +97,24 @@ def clean_temp_files(folder: Path, max_age_s: float = 3600.0) -> list[Path]:
     return removed
 
 
+def find_link(folder: Path, depth: int = 1) -> Path | None:
+    """The first symbolic link at `folder` itself or among its entries, `depth` folders down; None when
+    there is none. Writers check a folder with it before writing there: a link would carry their
+    files (a log appended to, a checkpoint) to wherever it points, outside the folder the user named."""
+    if folder.is_symlink():
+        return folder
+    try:
+        entries = sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for entry in entries:
+        if entry.is_symlink():
+            return entry
+        if depth > 0 and entry.is_dir() and (found := find_link(entry, depth - 1)) is not None:
+            return found
+    return None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 

@@ -416,6 +416,7 @@ def run_cell(cell_dir: Path, progress: Progress | None = None, stop: StopRequest
     holds is left alone (status "busy"); one finished meanwhile is not run again.
     """
     cell = CellDir(cell_dir)
+    cell.check_no_links()  # before anything is written there: nothing goes through a link
     cfg = cell.config
     main = _is_main_process()
     lock = cell.lock()

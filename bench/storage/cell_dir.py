@@ -11,6 +11,7 @@ line, and the cell counts as not done.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -82,6 +83,17 @@ class CellDir:
     def is_cell(self) -> bool:
         return self.config_path.is_file()
 
+    def check_no_links(self) -> None:
+        """BenchError when the folder, or a file or folder in it (tb/ included), is a symbolic link:
+        every file bench writes or appends here (cell.log, checkpoint, TensorBoard events, result)
+        would land wherever the link points. Called before anything is written to the folder."""
+        link = fs.find_link(self.path, depth=2)
+        if link is not None:
+            raise BenchError(
+                f"{link} is a symbolic link (to {os.readlink(link)}); bench writes only inside --out, "
+                f"never through a link: remove it (or move {self.path} away) and run again"
+            )
+
     # Config ----------------------------------------------------------------------------------------
     @cached_property
     def config(self) -> CellConfig:
@@ -105,6 +117,7 @@ class CellDir:
         cell: its result is archived as result.eval-N.json and the cell is evaluated again from its
         final checkpoint, never retrained). A config that trains differently is refused."""
         wanted = cfg.model_dump(mode="json")
+        self.check_no_links()
         existing = fs.read_json(self.config_path)
         self.__dict__["config"] = cfg
         if existing is None:
@@ -251,7 +264,14 @@ def load_checkpoint_checked(path: Path) -> dict[str, Any]:
 
 def cell_dirs(out: Path) -> list[CellDir]:
     """Every cell folder under `out` (folders holding config.json), sorted by name."""
-    return [CellDir(p.parent) for p in sorted(out.glob(f"*/{store.CONFIG}"))]
+    # A linked folder is no cell of this study (writers refuse it, see check_no_links).
+    return [CellDir(p.parent) for p in sorted(out.glob(f"*/{store.CONFIG}")) if not p.parent.is_symlink()]
+
+
+def check_cell_links(out: Path, cell_ids: list[str]) -> None:
+    """CellDir.check_no_links for every cell folder of a study, before a run writes anything."""
+    for cell_id in cell_ids:
+        CellDir(out / cell_id).check_no_links()
 
 
 def collect_results(out: Path) -> list[CellResult]:

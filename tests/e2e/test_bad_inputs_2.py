@@ -132,3 +132,61 @@ def test_hostile_dsprites_npz_is_refused_unrun(monkeypatch, capsys, tmp_path) ->
     with pytest.raises(BenchError, match="refused unread"):
         load_official(npz, "train", 5, 5, 0)
     assert not marker.exists()
+
+
+# --- 2. links out of --out ---------------------------------------------------------------------------
+
+
+def _one_cell_grid(tmp_path: Path) -> tuple[Path, str]:
+    from bench.grid import load_grid
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        yaml.safe_dump({**TINY_GRID, "models": ["mlp_vae"], "train": {**TINY_GRID["train"], "steps": 8}})
+    )
+    return grid, load_grid(str(grid)).cells[0].cell_id
+
+
+def _tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("where", ["folder", "cell.log", "checkpoint.pt", "tb"])
+def test_a_link_in_a_cell_folder_is_refused_and_nothing_is_written(
+    monkeypatch, capsys, tmp_path, where
+) -> None:
+    grid, cell_id = _one_cell_grid(tmp_path)
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("keep\n")
+    cell = out / cell_id
+    if where == "folder":
+        out.mkdir()
+        cell.symlink_to(outside)
+    else:
+        cell.mkdir(parents=True)
+        (cell / where).symlink_to(outside / "victim" if where != "tb" else outside)
+    before = _tree(out)
+    code = bench(monkeypatch, ["run", "--grid", str(grid), "--out", str(out), "--in-process"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    line = _one_line(err)
+    assert "is a symbolic link" in line and "never through a link" in line
+    assert _tree(outside) == {"victim"} and (outside / "victim").read_text() == "keep\n"
+    assert _tree(out) == before  # no estimate.json, no config.json
+
+
+def test_run_cell_refuses_a_linked_cell_log(tmp_path) -> None:
+    """The cell's own entry point (what a worker or a SLURM task runs) checks too."""
+    from bench.cell.run import run_cell
+    from bench.errors import BenchError
+
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    (tmp_path / "victim").write_text("keep\n")
+    (cell / "cell.log").symlink_to(tmp_path / "victim")
+    with pytest.raises(BenchError, match="cell.log is a symbolic link"):
+        run_cell(cell)
+    assert (tmp_path / "victim").read_text() == "keep\n" and sorted(p.name for p in cell.iterdir()) == [
+        "cell.log"
+    ]
