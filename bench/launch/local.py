@@ -350,7 +350,7 @@ def run_cells(
         todo = []
         for cell_dir in dirs:
             result = CellDir(cell_dir).read_result()
-            if result is not None and result.is_terminal:
+            if result is not None and CellDir(cell_dir).is_finished():
                 summary.skipped.append(cell_dir.name)
                 summary.states[cell_dir.name] = result.status.value
                 bars.advance(grid_bar)
@@ -447,7 +447,7 @@ def _after_death(cell_dir: Path, returncode: int, children: Children, timeout: f
     """The cell's process is gone: "ended" when it left a result, "busy" when another live process holds
     the cell, True when it stopped on request, else the crash (or hang) is recorded: "ended"."""
     cell = CellDir(cell_dir)
-    if cell.read_result() is not None:
+    if cell.read_result() is not None and not cell.reevaluation_due():  # a due one is the old result
         return "ended"
     holder = cell.lock_holder()
     # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever

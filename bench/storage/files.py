@@ -14,6 +14,9 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 LOG = "cell.log"
 LOCK = "running.json"  # the per-cell lock (bench.storage.cell_lock)
+# Present while a finished cell waits to be evaluated under new settings: its result.json stays the
+# old one (still shown everywhere) until the new one replaces it (CellDir.write_config, write_result).
+REEVALUATE = "reevaluate.json"
 
 TERMINAL = ("done", "diverged")  # states a re-run keeps; "failed" cells are tried again
 
@@ -31,4 +34,4 @@ def is_finished(cell_dir: Path) -> bool:
     from bench.storage.result import parse_result
 
     result = parse_result(cell_dir / RESULT)
-    return result is not None and result.is_terminal
+    return result is not None and result.is_terminal and not (cell_dir / REEVALUATE).exists()
