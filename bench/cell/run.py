@@ -40,6 +40,7 @@ from bench.errors import BenchError
 from bench.eval.evaluate import cell_extractors, versions
 from bench.models.base import AdamKernel
 from bench.plots import plot_losses
+from bench.storage import attempts
 from bench.storage import files as store
 from bench.storage.cell_dir import CellDir, CellResult, CellStatus, CorruptCheckpoint, load_checkpoint_checked
 from bench.storage.cell_lock import CellLock, now_iso, slurm_job_id
@@ -475,6 +476,7 @@ def _run_locked(
     wall = time.perf_counter() - started
     cost = {"processes": cfg.train.processes, **launch_record(), **outcome.pop("cost", {})}
     cost["device_seconds"] = cost["processes"] * wall
+    cost = attempts.add_to_cost(cell.path, cost, wall)  # attempts killed or stopped before this one
     record = {
         **cell_identity(cfg),
         "status": status,

@@ -37,7 +37,8 @@ class Asset:
 
 
 def load_manifest() -> dict[str, Asset]:
-    text = MANIFEST.read_text() if MANIFEST else (resources.files("bench.features") / "assets.json").read_text()
+    packaged = resources.files("bench.features") / "assets.json"
+    text = MANIFEST.read_text() if MANIFEST else packaged.read_text()
     out = {}
     for entry in json.loads(text)["assets"]:
         out[entry["name"]] = Asset(

@@ -25,6 +25,7 @@ from bench.config import CellConfig
 from bench.errors import BenchError
 from bench.fs import canonical_json
 from bench.storage import files as store
+from bench.storage.attempts import ATTEMPTS
 from bench.storage.cell_lock import CellLock, Holder, now_iso, read_holder
 from bench.storage.result import CellResult, CellStatus, CostRecord, parse_result
 
@@ -170,6 +171,7 @@ class CellDir:
                 fs.atomic_write_json(self.path / f"result.eval-{n}.json", old.to_json())
         fs.atomic_write_json(self.result_path, result.to_json())
         self.reevaluate_path.unlink(missing_ok=True)
+        (self.path / ATTEMPTS).unlink(missing_ok=True)  # counted in this result's cost (attempts.py)
 
     def is_finished(self) -> bool:
         """done or diverged, and not due for evaluation under new settings: a re-run keeps it."""

@@ -36,9 +36,9 @@ class CostRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    train_seconds: float | None = None  # this attempt's training (a resumed cell: since the resume)
+    train_seconds: float | None = None  # training, earlier attempts (killed, stopped) included
     eval_seconds: float | None = None  # final evaluation, sample grid and test metrics
-    device_seconds: float | None = None  # processes x this attempt's wall time
+    device_seconds: float | None = None  # processes x wall time, earlier attempts included
     images_seen: int | None = None  # training images drawn over the whole cell, resumes included
     steps_per_second: float | None = None
     peak_memory_bytes: int | None = None  # of process 0
