@@ -29,6 +29,7 @@ from bench.errors import BenchError
 from bench.eval import result_keys as cols
 from bench.fs import short_hash
 from bench.reporting import stats
+from bench.reporting.markdown import no_raw_html
 from bench.reporting.sort_order import SortBy
 
 
@@ -479,7 +480,7 @@ def table_rows(lb: Leaderboard, headline_only: bool = False) -> tuple[list[str],
 
 def md_table(header: list[str], body: list[list[str]]) -> str:
     def cell(x: str) -> str:
-        return x.replace("|", "\\|")
+        return x.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in body]
@@ -607,7 +608,7 @@ def to_markdown(lb: Leaderboard) -> str:
     lines += [
         f"- {describe_protocol(p, c)}" for c, p in lb.protocols.items() if cols.direction(c) is not None
     ]
-    return "\n".join(lines) + "\n"
+    return no_raw_html("\n".join(lines) + "\n")  # user text (paths, names, reasons) never raw HTML
 
 
 def unscored_words(r: Row) -> str:

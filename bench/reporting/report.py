@@ -30,6 +30,7 @@ from bench.plots import read_metrics
 from bench.reporting import leaderboard as lbm
 from bench.reporting import report_figures as figs
 from bench.reporting import stability as stab
+from bench.reporting.markdown import no_raw_html
 from bench.storage import files as store
 
 REPORT = "report"
@@ -616,7 +617,7 @@ def _ticks(text: str) -> Any:
 
 
 def _md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return no_raw_html(str(value).replace("|", "\\|").replace("\n", " "))
 
 
 def write_report(
@@ -656,6 +657,7 @@ def write_report(
         html_env.filters["ticks"] = _ticks
         html = html_env.get_template("report.html.j2").render(**context)
         md_env = _environment(False)
+        md_env.finalize = no_raw_html  # every inserted value: user text is never raw HTML in report.md
         md_env.filters["md"] = _md_cell
         md = md_env.get_template("report.md.j2").render(**context)
         (tmp / "index.html").write_text(html)
