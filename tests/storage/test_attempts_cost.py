@@ -48,7 +48,9 @@ def test_a_killed_and_resumed_cell_counts_both_attempts(tmp_path: Path, monkeypa
     result = json.loads((cell / "result.json").read_text())
     cost = result["cost"]
     first, last = cost["attempts"]
-    assert first["ended"] == "died" and killed_after - 0.5 <= first["wall_seconds"] <= killed_after + 0.1
+    assert (
+        first["ended"] == "died" and killed_after - 3 <= first["wall_seconds"] <= killed_after + 0.1
+    )  # heartbeats late under load
     assert last["ended"] == "result" and result["train"]["resumed_from"] > 0
     assert cost["earlier_attempts_seconds"] == first["wall_seconds"]
     assert cost["device_seconds"] >= first["wall_seconds"] + last["wall_seconds"] - 1e-6
