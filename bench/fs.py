@@ -9,6 +9,7 @@ the new one, never half of one. Every temp file is named after its writer
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -95,6 +96,26 @@ def clean_temp_files(folder: Path, max_age_s: float = 3600.0) -> list[Path]:
         except FileNotFoundError:  # its writer renamed it meanwhile
             continue
     return removed
+
+
+_FIXES = {
+    errno.ENOSPC: "no space left on the device; free some space there (or give another --out) and run again",
+    errno.EDQUOT: "the disk quota is used up; free some space there (or give another --out) and run again",
+    errno.EROFS: "the file system is read-only; give a writable --out (or remount it) and run again",
+    errno.EACCES: "permission denied; make it writable for this user (or give another --out) and run again",
+    errno.EPERM: "operation not permitted; make it writable for this user (or give another --out)",
+}
+
+
+def os_error_line(err: OSError) -> str | None:
+    """One line for the errors of a full or unwritable disk, naming the path and what to do; None for
+    other OS errors (a bug, or a case handled where it happens). Nothing already written is lost: every
+    file is written through atomic_write, so a failed write leaves the old file."""
+    fix = _FIXES.get(err.errno) if err.errno is not None else None
+    if fix is None:
+        return None
+    where = err.filename if err.filename is not None else "a file bench writes"
+    return f"{where}: {fix}"
 
 
 def find_link(folder: Path, depth: int = 1) -> Path | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ class CellResult(BaseModel):
             data.setdefault("dataset_label", data.get("dataset", ""))
             if data.get("wall_seconds") is None:
                 data["wall_seconds"] = 0.0
+            _nonfinite_is_diverged(data)
         return data
 
     @property
@@ -103,6 +105,19 @@ class CellResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def _nonfinite_is_diverged(data: dict[str, Any]) -> None:
+    """A done result holding a NaN or infinite score (JSON allows them) is no score: the cell reads as
+    diverged, with the metric named, so the leaderboard and report count it and never compute with it."""
+    metrics = data.get("metrics")
+    if data.get("status") != "done" or not isinstance(metrics, dict):
+        return
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        data["metrics"] = {k: v for k, v in metrics.items() if k not in bad}
+        data["status"] = "diverged"
+        data["reason"] = f"its result holds a non-finite score: {bad[0]} = {metrics[bad[0]]}"
 
 
 _warned: set[tuple[str, int]] = set()

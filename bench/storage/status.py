@@ -69,12 +69,21 @@ def cell_state(cell_dir: Path, active_jobs: Mapping[str, str] | frozenset[str] =
         state, detail = "queued", ""
     else:
         state, detail = "pending", ""
+
+    # config.json as plain data: a damaged one (`{"model": 3}`) still lists, its odd values as "?".
+    def text(key: str) -> str:
+        return cfg[key] if isinstance(cfg.get(key), str) else "?"
+
+    def number(key: str, default: int | None) -> int | None:
+        value = cfg.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
     return CellState(
         cell_dir.name,
-        cfg.get("model", "?"),
-        cfg.get("dataset", "?"),
-        cfg.get("latent_size"),
-        cfg.get("seed", 0),
+        text("model"),
+        text("dataset"),
+        number("latent_size", None),
+        number("seed", 0) or 0,
         state,
         detail,
         job,

@@ -190,3 +190,68 @@ def test_run_cell_refuses_a_linked_cell_log(tmp_path) -> None:
     assert (tmp_path / "victim").read_text() == "keep\n" and sorted(p.name for p in cell.iterdir()) == [
         "cell.log"
     ]
+
+
+# --- 8. tracebacks that become one line ------------------------------------------------------------
+
+from tests.helpers.report_fixtures import fabricate  # noqa: E402
+
+
+def test_a_nan_score_reads_as_a_diverged_cell_and_the_leaderboard_runs(monkeypatch, capsys, tmp_path) -> None:
+    from bench.storage.result import parse_result
+
+    out = tmp_path / "out"
+    fabricate(out)
+    done = next(p for p in sorted(out.glob("*/result.json")) if '"done"' in p.read_text())
+    done.write_text(done.read_text().replace('"fd_digits": ', '"fd_digits": NaN, "was": ', 1))
+    result = parse_result(done)
+    assert result is not None and result.status.value == "diverged" and "fd_digits = nan" in result.reason
+    for command in (["leaderboard", "--out", str(out)], ["report", "--out", str(out)]):
+        code = bench(monkeypatch, command)
+        err = capsys.readouterr().err
+        assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_torn_last_metrics_line_is_dropped_everywhere(tmp_path) -> None:
+    from bench.plots import plot_losses, read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
+    assert read_metrics(path) == {"loss": [(1, 2.0), (2, 1.5)]}
+    plot_losses(path, tmp_path / "losses.png", "t")
+    assert (tmp_path / "losses.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("errno_name", "words"),
+    [("ENOSPC", "no space left on the device"), ("EROFS", "read-only"), ("EACCES", "permission denied")],
+)
+def test_a_full_or_readonly_disk_is_one_line_naming_the_path(
+    monkeypatch, capsys, tmp_path, errno_name, words
+):
+    import errno
+
+    from bench.reporting import leaderboard
+
+    out = tmp_path / "out"
+    fabricate(out)
+    target = out / "leaderboard.md"
+
+    def full(*a, **k):
+        raise OSError(getattr(errno, errno_name), "simulated", str(target))
+
+    monkeypatch.setattr(leaderboard, "write_files", full)
+    code = bench(monkeypatch, ["leaderboard", "--out", str(out)])
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2 and line.startswith(f"error: {target}: ") and words in line and "run again" in line
+
+
+def test_status_with_a_junk_config_is_no_traceback(monkeypatch, capsys, tmp_path) -> None:
+    out = tmp_path / "out"
+    fabricate(out)
+    junk = sorted(out.glob("*/config.json"))[0]
+    junk.write_text('{"model": 3}')
+    code = bench(monkeypatch, ["status", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert code in (0, 2)
