@@ -156,6 +156,10 @@ def run_study(opts: StudyOptions, console: Console) -> int:
         return EXIT_OK
     if launcher.name == "local":
         check_devices(grid)
+    else:  # refused before anything is written (estimate.json included)
+        from bench.launch.slurm import require_squeue
+
+        require_squeue()
     prepare(grid, opts.data_root, opts.download, say=console.print)  # every dataset's files
     from bench.cell.evaluate import preflight
 

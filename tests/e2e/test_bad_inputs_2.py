@@ -255,3 +255,44 @@ def test_status_with_a_junk_config_is_no_traceback(monkeypatch, capsys, tmp_path
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
     assert code in (0, 2)
+
+
+# --- 9. nothing written on refusal -------------------------------------------------------------------
+
+
+def _refused_writing_nothing(
+    monkeypatch, capsys, tmp_path, grid: dict, args: list[str], message: str
+) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    out = tmp_path / "out"
+    code = bench(monkeypatch, ["run", "--grid", str(path), "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and message in err, err
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+def test_slurm_without_squeue_writes_no_estimate(monkeypatch, capsys, tmp_path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no squeue, no sbatch
+    grid = {**TINY_GRID, "models": ["mlp_vae"]}
+    _refused_writing_nothing(
+        monkeypatch, capsys, tmp_path, grid, ["--launcher", "slurm"], "squeue does not answer"
+    )
+
+
+@pytest.mark.parametrize("where", ["empty", "etc"])
+def test_a_folder_dataset_without_images_is_refused_before_the_run(
+    monkeypatch, capsys, tmp_path, where
+) -> None:
+    if where == "empty":
+        (tmp_path / "data" / "mine").mkdir(parents=True)
+        path = "mine"
+    else:  # a path escaping the data root to a folder of other files (as ../../../../etc would)
+        (tmp_path / "data").mkdir()
+        (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "sub" / "passwd").write_text("root:x:0:0\n")
+        path = "../elsewhere"
+    grid = {**TINY_GRID, "models": ["mlp_vae"], "datasets": [{"folder": {"path": path, "resolution": 16}}]}
+    args = ["--data-root", str(tmp_path / "data"), "--in-process"]
+    _refused_writing_nothing(monkeypatch, capsys, tmp_path, grid, args, "holds no images")
