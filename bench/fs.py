@@ -136,6 +136,46 @@ def find_link(folder: Path, depth: int = 1) -> Path | None:
     return None
 
 
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new folder `<prefix><host>.<pid>.<8 hex>` in `parent`, with the umask's permissions (mkdtemp
+    makes 0700 whatever the umask), named after its writer so that clean_temp_dirs can tell a dead
+    writer's folder."""
+    while True:
+        path = parent / f"{prefix}{_host()}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)  # the kernel applies the umask
+            return path
+        except FileExistsError:
+            continue
+
+
+def clean_temp_dirs(parent: Path, prefix: str, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove the folders make_temp_dir(parent, prefix) made for writers killed before they finished:
+    a writer on this host that is dead, or (another host, or a name of older code) older than
+    `max_age_s`. The removed paths."""
+    import shutil
+
+    mine = re.compile(re.escape(prefix) + r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\Z")
+    removed: list[Path] = []
+    try:
+        entries = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    now, host = time.time(), _host()
+    for entry in entries:
+        try:
+            if entry.is_symlink() or not entry.is_dir():
+                continue
+            m = mine.match(entry.name)
+            dead = bool(m and m["host"] == host and not _pid_alive(int(m["pid"])))
+            if dead or now - entry.stat().st_mtime > max_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 

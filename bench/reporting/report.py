@@ -15,7 +15,6 @@ import datetime as dt
 import re
 import shlex
 import shutil
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -635,7 +634,8 @@ def write_report(
         raise BenchError(
             f"--out: no cell folders in {out} (run a grid first: bench run --grid NAME --out {out})"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=out))
+    fs.clean_temp_dirs(out, ".report.")  # folders of reports killed before they finished
+    tmp = fs.make_temp_dir(out, ".report.")  # the umask's permissions, like the rest of --out
     try:
         b = _Builder(out, tmp, metric, datasets, models)
         context = {

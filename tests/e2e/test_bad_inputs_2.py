@@ -296,3 +296,42 @@ def test_a_folder_dataset_without_images_is_refused_before_the_run(
     grid = {**TINY_GRID, "models": ["mlp_vae"], "datasets": [{"folder": {"path": path, "resolution": 16}}]}
     args = ["--data-root", str(tmp_path / "data"), "--in-process"]
     _refused_writing_nothing(monkeypatch, capsys, tmp_path, grid, args, "holds no images")
+
+
+# --- 10. smaller items --------------------------------------------------------------------------------
+
+
+def test_report_cleans_killed_reports_and_keeps_the_umask(tmp_path) -> None:
+    import os
+    import stat
+    import time
+
+    from bench.fs import _host
+    from bench.reporting.report import write_report
+
+    out = tmp_path / "out"
+    fabricate(out)
+    dead = out / f".report.{_host()}.999999999.0123abcd"  # a writer that died (no such pid)
+    old = out / ".report.k2j3h4g5"  # tempfile.mkdtemp's name, from a report killed long ago
+    live = out / f".report.{_host()}.{os.getpid()}.0123abcd"  # a writer still running
+    for d in (dead, old, live):
+        d.mkdir()
+        (d / "index.html").write_text("half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    previous = os.umask(0o022)
+    try:
+        folder = write_report(out)
+    finally:
+        os.umask(previous)
+    assert not dead.exists() and not old.exists() and live.exists()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
+def test_assets_verify_calls_a_directory_a_directory(tmp_path) -> None:
+    from bench.errors import BenchError
+    from bench.features import assets
+
+    asset = next(iter(assets.load_manifest().values()))
+    (tmp_path / asset.file).mkdir(parents=True)
+    with pytest.raises(BenchError, match="is a directory, not the weight file"):
+        assets.verify(asset, tmp_path)
