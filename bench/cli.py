@@ -384,7 +384,8 @@ def main() -> None:
         print(err.format_message())
         sys.exit(0)
     except click_exceptions.ClickException as err:
-        msg = err.format_message().removeprefix("Value error, ")
+        # Choices validated through pydantic carry its "Value error, " inside click's "Invalid value".
+        msg = err.format_message().replace("Value error, ", "")
         err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):

@@ -335,3 +335,16 @@ def test_assets_verify_calls_a_directory_a_directory(tmp_path) -> None:
     (tmp_path / asset.file).mkdir(parents=True)
     with pytest.raises(BenchError, match="is a directory, not the weight file"):
         assets.verify(asset, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["leaderboard", "--out", "{tmp}", "--format", "bogus"],
+        ["run", "--grid", "tiny", "--worker", "bogus", "--dry-run"],
+    ],
+)
+def test_option_errors_without_pydantic_wording(monkeypatch, capsys, tmp_path, args) -> None:
+    code = bench(monkeypatch, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2 and "'bogus' is not one of" in line and "Value error" not in line, line
