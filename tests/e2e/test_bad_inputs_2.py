@@ -348,3 +348,25 @@ def test_option_errors_without_pydantic_wording(monkeypatch, capsys, tmp_path, a
     code = bench(monkeypatch, [a.replace("{tmp}", str(tmp_path)) for a in args])
     line = _one_line(capsys.readouterr().err)
     assert code == 2 and "'bogus' is not one of" in line and "Value error" not in line, line
+
+
+def test_a_full_disk_during_a_checkpoint_is_said_as_enospc(monkeypatch, tmp_path) -> None:
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    import torch
+
+    from bench.storage import checkpoint
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(OSError) as err:
+        checkpoint.save_checkpoint(path, {"net": torch.nn.Linear(2, 2)}, {}, 3, {"epoch": 0, "position": 0})
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert "No space left" in str(err.value) and not list(tmp_path.iterdir())  # no temp file left
