@@ -159,7 +159,7 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     else:  # refused before anything is written (estimate.json included)
         from bench.launch.slurm import require_squeue
 
-        require_squeue()
+        require_squeue(opts.out)
     prepare(grid, opts.data_root, opts.download, say=console.print)  # every dataset's files
     from bench.cell.evaluate import preflight
 

@@ -200,9 +200,11 @@ class Submission:
     arrays: list[ArrayJob]
 
 
-def require_squeue() -> dict[str, str]:
-    """The active jobs; BenchError when squeue does not answer. `bench run` asks before it writes
-    anything under --out (estimate.json included): a refused run leaves nothing behind."""
+def require_squeue(out: Path | None = None) -> dict[str, str]:
+    """The active jobs; BenchError when `out` cannot be given to SLURM or squeue does not answer.
+    `bench run` asks before it writes anything under --out (estimate.json included)."""
+    if out is not None:
+        _check_out_path(out.resolve())
     jobs = active_jobs()
     if jobs is None:
         raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
