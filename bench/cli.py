@@ -340,7 +340,8 @@ def main() -> None:
         print(err.format_message())
         sys.exit(0)
     except click_exceptions.ClickException as err:
-        msg = err.format_message().removeprefix("Value error, ")
+        # Choices validated through pydantic carry its "Value error, " inside click's "Invalid value".
+        msg = err.format_message().replace("Value error, ", "")
         err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
@@ -348,6 +349,14 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as err:
         sys.exit(err.exit_code)
+    except OSError as err:  # a full disk, a read-only or unwritable folder: what to do, not a traceback
+        from bench.fs import os_error_line
+
+        line = os_error_line(err)
+        if line is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        sys.exit(BenchError.exit_code)
 
 
 if __name__ == "__main__":

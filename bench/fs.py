@@ -9,6 +9,7 @@ the new one, never half of one. Every temp file is named after its writer
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -93,6 +94,84 @@ def clean_temp_files(folder: Path, max_age_s: float = 3600.0) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
         except FileNotFoundError:  # its writer renamed it meanwhile
+            continue
+    return removed
+
+
+_FIXES = {
+    errno.ENOSPC: "no space left on the device; free some space there (or give another --out) and run again",
+    errno.EDQUOT: "the disk quota is used up; free some space there (or give another --out) and run again",
+    errno.EROFS: "the file system is read-only; give a writable --out (or remount it) and run again",
+    errno.EACCES: "permission denied; make it writable for this user (or give another --out) and run again",
+    errno.EPERM: "operation not permitted; make it writable for this user (or give another --out)",
+}
+
+
+def os_error_line(err: OSError) -> str | None:
+    """One line for the errors of a full or unwritable disk, naming the path and what to do; None for
+    other OS errors (a bug, or a case handled where it happens). Nothing already written is lost: every
+    file is written through atomic_write, so a failed write leaves the old file."""
+    fix = _FIXES.get(err.errno) if err.errno is not None else None
+    if fix is None:
+        return None
+    where = err.filename if err.filename is not None else "a file bench writes"
+    return f"{where}: {fix}"
+
+
+def find_link(folder: Path, depth: int = 1) -> Path | None:
+    """The first symbolic link at `folder` itself or among its entries, `depth` folders down; None when
+    there is none. Writers check a folder with it before writing there: a link would carry their
+    files (a log appended to, a checkpoint) to wherever it points, outside the folder the user named."""
+    if folder.is_symlink():
+        return folder
+    try:
+        entries = sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for entry in entries:
+        if entry.is_symlink():
+            return entry
+        if depth > 0 and entry.is_dir() and (found := find_link(entry, depth - 1)) is not None:
+            return found
+    return None
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new folder `<prefix><host>.<pid>.<8 hex>` in `parent`, with the umask's permissions (mkdtemp
+    makes 0700 whatever the umask), named after its writer so that clean_temp_dirs can tell a dead
+    writer's folder."""
+    while True:
+        path = parent / f"{prefix}{_host()}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)  # the kernel applies the umask
+            return path
+        except FileExistsError:
+            continue
+
+
+def clean_temp_dirs(parent: Path, prefix: str, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove the folders make_temp_dir(parent, prefix) made for writers killed before they finished:
+    a writer on this host that is dead, or (another host, or a name of older code) older than
+    `max_age_s`. The removed paths."""
+    import shutil
+
+    mine = re.compile(re.escape(prefix) + r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\Z")
+    removed: list[Path] = []
+    try:
+        entries = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    now, host = time.time(), _host()
+    for entry in entries:
+        try:
+            if entry.is_symlink() or not entry.is_dir():
+                continue
+            m = mine.match(entry.name)
+            dead = bool(m and m["host"] == host and not _pid_alive(int(m["pid"])))
+            if dead or now - entry.stat().st_mtime > max_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        except FileNotFoundError:
             continue
     return removed
 

@@ -95,13 +95,23 @@ def save_image_grid(
 
 
 def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """metrics.jsonl as {key: [(step, value)]}. A line that does not parse as a row (the torn last line
+    of a killed writer, or damage) is skipped, as the resume drops it: a plot is never worth a crash."""
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    if path.exists():
-        for line in path.read_text().splitlines():
+    try:
+        text = path.read_text(errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    for line in text.splitlines():
+        try:
             row = json.loads(line)
-            for k, v in row.items():
-                if k != "step":
-                    series[k].append((row["step"], v))
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            continue
+        for k, v in row.items():
+            if k != "step" and isinstance(v, int | float):
+                series[k].append((row["step"], v))
     return dict(series)
 
 

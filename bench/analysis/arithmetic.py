@@ -25,6 +25,7 @@ import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis
+from bench.analysis.bounds import MAX_BATCH, MAX_COLUMNS, MAX_IMAGES
 from bench.analysis.figures import save_labeled_grid
 from bench.analysis.load import LoadedCell
 from bench.config import StrictModel
@@ -42,11 +43,11 @@ class ArithmeticOptions(StrictModel):
         min_length=1,
         description="expressions, one grid each: GROUP (+|-) GROUP ..., GROUP = attr=value[,attr=value]",
     )
-    n_avg: int = Field(64, gt=0, description="members of each group whose codes are averaged")
-    cols: int = Field(8, ge=2, description="images per row")
+    n_avg: int = Field(64, gt=0, le=MAX_IMAGES, description="members of each group whose codes are averaged")
+    cols: int = Field(8, ge=2, le=MAX_COLUMNS, description="images per row")
     noise: float = Field(0.25, ge=0, description="scale of the noise added to the latent result's variations")
     split: str = Field("test", description="split the groups are drawn from")
-    batch_size: int = Field(256, gt=0)
+    batch_size: int = Field(256, gt=0, le=MAX_BATCH)
     seed: int = 0
 
 

@@ -8,6 +8,7 @@ import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis, has_hook
+from bench.analysis.bounds import MAX_COLUMNS, MAX_ROWS
 from bench.analysis.figures import save_labeled_grid
 from bench.analysis.load import LoadedCell
 from bench.analysis.traversal import labels_for
@@ -18,8 +19,8 @@ from bench.models.base import GenerativeModel
 
 
 class InterpolateOptions(StrictModel):
-    pairs: int = Field(4, gt=0, description="pairs of endpoints, one row each")
-    steps: int = Field(9, ge=2, description="images per row, endpoints included")
+    pairs: int = Field(4, gt=0, le=MAX_ROWS, description="pairs of endpoints, one row each")
+    steps: int = Field(9, ge=2, le=MAX_COLUMNS, description="images per row, endpoints included")
     source: str = Field(
         "prior", pattern="^(prior|test)$", description="endpoints: prior draws or test images"
     )

@@ -16,6 +16,7 @@ import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis, has_hook
+from bench.analysis.bounds import MAX_BATCH, MAX_IMAGES
 from bench.analysis.load import LoadedCell, finished_cells, load_cell, read_config
 from bench.config import StrictModel
 from bench.datasets.base import ImageSplit
@@ -29,8 +30,8 @@ ACTIVE = 0.01
 
 
 class LatentStatsOptions(StrictModel):
-    n: int = Field(10_000, gt=0, description="test images used (the first n)")
-    batch_size: int = Field(250, gt=0)
+    n: int = Field(10_000, gt=0, le=MAX_IMAGES, description="test images used (the first n)")
+    batch_size: int = Field(250, gt=0, le=MAX_BATCH)
 
 
 @torch.no_grad()

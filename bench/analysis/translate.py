@@ -13,6 +13,7 @@ import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis
+from bench.analysis.bounds import MAX_COLUMNS
 from bench.analysis.figures import save_labeled_grid
 from bench.analysis.load import LoadedCell
 from bench.config import StrictModel
@@ -21,7 +22,7 @@ from bench.errors import BenchError
 
 
 class TranslateOptions(StrictModel):
-    n: int = Field(8, gt=0, description="test images per grid, one column each")
+    n: int = Field(8, gt=0, le=MAX_COLUMNS, description="test images per grid, one column each")
     split: str = Field("test", description="split the images come from")
     seed: int = 0
 

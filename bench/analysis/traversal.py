@@ -8,6 +8,7 @@ import torch
 from pydantic import Field
 
 from bench.analysis.base import ANALYSES, Analysis
+from bench.analysis.bounds import MAX_COLUMNS, MAX_ROWS
 from bench.analysis.figures import save_labeled_grid
 from bench.analysis.load import LoadedCell
 from bench.config import StrictModel
@@ -17,8 +18,10 @@ PRIOR_DRAWS = 512  # draws that estimate a learned prior's per-dimension mean an
 
 
 class TraversalOptions(StrictModel):
-    dims: int = Field(8, gt=0, description="how many latent dimensions (the first ones), one row each")
-    steps: int = Field(9, ge=2, description="values per dimension, one column each")
+    dims: int = Field(
+        8, gt=0, le=MAX_ROWS, description="how many latent dimensions (the first ones), one row each"
+    )
+    steps: int = Field(9, ge=2, le=MAX_COLUMNS, description="values per dimension, one column each")
     span: float = Field(3.0, gt=0, description="range: mean +- span prior standard deviations")
     base: str = Field("mean", pattern="^(mean|sample)$", description="other dims at the prior mean or a draw")
     label: int = Field(0, ge=0, description="class to decode with, for conditional models")

@@ -18,6 +18,7 @@ from bench.cell.final_eval import Scores
 from bench.cell.launch_env import launch_record
 from bench.config import CellConfig
 from bench.eval.evaluate import versions
+from bench.storage import attempts
 from bench.storage.cell_dir import CellDir, CellResult, CellStatus, CostRecord
 from bench.storage.cell_lock import now_iso, slurm_job_id
 from bench.storage.identity import cell_identity
@@ -57,6 +58,7 @@ def record(
         **(outcome.scores.cost if outcome.scores is not None else {}),
     }
     cost["device_seconds"] = cost["processes"] * wall
+    cost = attempts.add_to_cost(cell.path, cost, wall)  # attempts killed or stopped before this one
     raw = {
         **cell_identity(cfg),
         "status": status,

@@ -69,6 +69,7 @@ def run_cell(cell_dir: Path, progress: Progress | None = None, stop: StopRequest
     holds is left alone (status "busy"); one finished meanwhile is not run again.
     """
     cell = CellDir(cell_dir)
+    cell.check_no_links()  # before anything is written there: nothing goes through a link
     cfg = cell.config
     main = _is_main_process()
     lock = cell.lock()
@@ -79,7 +80,7 @@ def run_cell(cell_dir: Path, progress: Progress | None = None, stop: StopRequest
             return CellRun("busy", reason=line)
         # Checked again under the lock: another run may have finished the cell since the launcher looked.
         done = cell.read_result()
-        if done is not None and done.is_terminal:
+        if done is not None and cell.is_finished():
             lock.release()
             return CellRun("finished", done)
         cell.archive_result()  # a failed (or unreadable) attempt is kept beside the cell, then retried

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from bench.config import EvalConfig, validate
+from bench.config import MAX_SAMPLES, EvalConfig, validate
 from bench.datasets import DATASETS, DataContext
 from bench.datasets.base import ImageSplit
 from bench.datasets.batches import to_unit_range
@@ -285,6 +285,14 @@ def _cell_eval(
 SamplerFor = Callable[[int], Sampler]  # sample block -> sampler
 
 
+def check_counts(n: int | None, n_real: int | None) -> None:
+    """--n and --n-real size memory and time (N images generated, N real encoded): bounded before
+    anything is loaded or allocated (a 20-digit --n was once taken as it came)."""
+    for flag, value in (("--n", n), ("--n-real", n_real)):
+        if value is not None and not 0 < value <= MAX_SAMPLES:
+            raise BenchError(f"{flag}: {value} is outside 1..{MAX_SAMPLES:,} (images of one evaluation)")
+
+
 def run_eval(
     fake: str,
     real: str | None = None,
@@ -317,6 +325,7 @@ def run_eval(
     given = {field: local[opt] for opt, field in SETTINGS.items() if local[opt] is not None}
     if device not in ("auto", "cpu", "cuda"):
         raise BenchError(f"--device: unknown device {device!r}; allowed: auto, cpu, cuda")
+    check_counts(n, n_real)
     path = Path(fake)
     if (path / store.CONFIG).is_file():
         return _cell_eval(path, real, kinds, extractor, given, device, assets_dir, say)
@@ -338,6 +347,10 @@ def run_eval(
         say, shape_warning(tuple(images.shape[1:]), tuple(real_split.images.shape[1:]), _what_real(identity))
     )
     n_ref = min(n_real or len(real_split), len(real_split))
+    if n is not None and n > len(images):  # clamped: said, never silent
+        _warn(say, f"--n: {n:,} asked, {path} holds {len(images):,} images; all {len(images):,} are scored")
+    if n_real is not None and n_real > len(real_split):
+        _warn(say, f"--n-real: {n_real:,} asked, the reference holds {len(real_split):,}; all are used")
     # Below N: subsets of all N images are all the same set, so KID's std over them would print ±0.
     kid_default = max(2, min(1000, min(len(images), n_ref) // 2))
     raw = {"metrics": names, "kid_subset_size": kid_default, **given, "n_samples": len(images)}

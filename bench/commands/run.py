@@ -138,6 +138,9 @@ def run_study(opts: StudyOptions, console: Console) -> int:
     check_grid_arg(opts.grid)
     export_root(opts.data_root)  # before validation: image folders under the root list their classes
     grid = load_grid(opts.grid, opts.sets)  # validates everything before anything is written
+    from bench.storage.cell_dir import check_cell_links
+
+    check_cell_links(opts.out, [c.cell_id for c in grid.cells])  # nothing written through a link
     launcher = make_launcher(opts, grid, console)
     if opts.dry_run:
         print_cells(grid, console, opts.out)
@@ -154,6 +157,10 @@ def run_study(opts: StudyOptions, console: Console) -> int:
         return EXIT_OK
     if launcher.name == "local":
         check_devices(grid)
+    else:  # refused before anything is written (estimate.json included)
+        from bench.launch.slurm import require_squeue
+
+        require_squeue(opts.out)
     prepare(grid, opts.data_root, opts.download, say=console.print)  # every dataset's files
     from bench.cell.evaluate import preflight
 

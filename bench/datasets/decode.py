@@ -32,10 +32,49 @@ def center_square(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
+class BadImage(OSError):
+    """An image file that cannot be read as 8-bit pixels as it is: the message names the file."""
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+GRAY_MODES = ("1", "L", *SIXTEEN_BIT)
+
+
+def to_8bit(img: Image.Image, path: Path) -> Image.Image:
+    """`img` with 8 bits per channel, its values scaled, never clipped. PIL's convert("L") clips 16-bit
+    grey (every value above 255 becomes white), so 16-bit values are scaled by 255/65535 (an 8-bit
+    image saved as 16-bit, v*257, comes back exactly). 32-bit integer and float images ("I", "F") hold
+    no known range: refused. Other modes (palette, alpha, CMYK...) convert exactly through PIL."""
+    if img.mode in SIXTEEN_BIT:
+        wide = np.asarray(img).astype(np.uint32)
+        return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if img.mode in ("I", "F"):
+        kind = "32-bit integer" if img.mode == "I" else "floating-point"
+        raise BadImage(
+            f"{path}: a {kind} image (PIL mode {img.mode}) has no known range of values; "
+            "save it as an 8-bit or 16-bit PNG"
+        )
+    return img
+
+
+def open_8bit(path: Path, gray: bool) -> np.ndarray:
+    """The image at `path` as uint8 (H, W) when `gray`, else (H, W, 3); BadImage naming the file when it
+    is no image, is truncated, or holds values of no known range."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(to_8bit(img, path).convert("L" if gray else "RGB"), dtype=np.uint8)
+    except BadImage:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        # PIL: UnidentifiedImageError for a non-image, OSError "truncated", ValueError for a mode it
+        # cannot convert, SyntaxError from some format parsers on bad headers.
+        raise BadImage(f"{path}: cannot be read as an image ({err})") from None
+
+
 def decode_file(path: Path, resolution: int, channels: int) -> np.ndarray:
     """One image as uint8 (C, resolution, resolution): center square crop, antialiased resize."""
     with Image.open(path) as img:
-        img = img.convert("L" if channels == 1 else "RGB")
+        img = to_8bit(img, path).convert("L" if channels == 1 else "RGB")
         if img.size != (resolution, resolution):
             img = img.crop(center_square(*img.size)).resize(
                 (resolution, resolution), Image.Resampling.BILINEAR, reducing_gap=None
@@ -55,8 +94,11 @@ def decode_files(
         for i in range(start, min(start + _CHUNK, len(paths))):
             try:
                 view[i] = decode_file(paths[i], resolution, channels)
-            except OSError as err:  # a truncated or non-image file: name it instead of a bare PIL error
-                raise OSError(f"cannot decode {paths[i]}: {err}") from None
+            except BadImage:
+                raise
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                # a truncated or non-image file: name it instead of a bare PIL error
+                raise BadImage(f"cannot decode {paths[i]}: {err}") from None
 
     with ThreadPoolExecutor(max_workers=workers or min(32, os.cpu_count() or 1)) as pool:
         list(pool.map(run, range(0, len(paths), _CHUNK)))

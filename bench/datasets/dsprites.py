@@ -44,10 +44,24 @@ def _download(dest: Path) -> None:
 
 
 def _check_npz(path: Path, full: bool = False) -> None:
-    with np.load(path, allow_pickle=True, encoding="latin1") as data:
+    # Never allow_pickle: an object array's pickle can name any callable. The official keys are plain
+    # arrays; an object array among them is refused from its header, before any data is read.
+    with np.load(path, allow_pickle=False) as data:
         absent = [k for k in NPZ_KEYS if k not in data.files]
         if absent:
             raise BenchError(f"dsprites: {path} lacks the keys {absent}; it is not the dSprites npz")
+        for key in NPZ_KEYS:
+            with data.zip.open(f"{key}.npy") as member:
+                major, _ = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                )
+                _, _, dtype = read_header(member)
+            if dtype.hasobject:
+                raise BenchError(
+                    f"dsprites: {path} holds Python objects under {key!r} (a pickle), not numbers; "
+                    "it is refused unread: replace it with the official file"
+                )
         classes = data["latents_classes"]
         if classes.ndim != 2 or classes.shape[1] != 6 or (full and classes.shape[0] != gen.TOTAL):
             raise BenchError(
@@ -65,7 +79,7 @@ def load_official(path: Path, split: str, n_train: int, n_test: int, seed: int) 
     """A split read from the official npz: the rows of the split's flat indices, in the same order the
     procedural split uses. A file holding only some combinations yields the rows it has."""
     _check_npz(path)
-    with np.load(path, allow_pickle=True, encoding="latin1") as data:
+    with np.load(path, allow_pickle=False) as data:
         # Columns: colour (one value), shape, scale, orientation, posX, posY.
         classes = data["latents_classes"][:, 1:].astype(np.int64)
         flat = np.ravel_multi_index(classes.T, tuple(gen.FACTOR_SIZES.values()))

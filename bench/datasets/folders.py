@@ -29,7 +29,7 @@ from pydantic import Field
 from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.cache import cached_split, file_identity
-from bench.datasets.decode import decode_files, is_image
+from bench.datasets.decode import IMAGE_SUFFIXES, decode_files, is_image
 from bench.datasets.source import DATASETS, DataContext, DatasetSource
 from bench.errors import BenchError
 
@@ -56,6 +56,11 @@ def resolve(path: str, root: Path | None) -> Path:
 
 def _images_under(d: Path) -> list[Path]:
     return sorted(Path(dp) / f for dp, _, fs in os.walk(d) for f in fs if is_image(Path(f)))
+
+
+def _has_image(d: Path) -> bool:
+    """Whether any image lies under `d` (stops at the first one)."""
+    return any(is_image(Path(f)) for _, _, names in os.walk(d) for f in names)
 
 
 def _split_dir(base: Path, split: str) -> Path | None:
@@ -89,9 +94,16 @@ class _FolderSource(DatasetSource):
 
     def require(self, ctx: DataContext) -> None:
         base = self.base(ctx)
+        where = f" (relative to the data root {ctx.data_root})" if ctx.data_root else ""
         if not base.is_dir():
-            where = f" (relative to the data root {ctx.data_root})" if ctx.data_root else ""
             raise BenchError(f"datasets: folder {base}{where} does not exist; these are your own files")
+        # Checked before a run writes anything: a folder without images (an empty one, a mistyped path
+        # such as ../../../../etc) would only fail in every cell, after the cell folders were written.
+        if not _has_image(base):
+            kinds = ", ".join(IMAGE_SUFFIXES)
+            raise BenchError(
+                f"datasets: folder {base}{where} holds no images ({kinds}); give the folder of your images"
+            )
 
     def _info(self, name: str, num_classes: int, class_names: tuple[str, ...], what: str) -> DatasetInfo:
         a = self.args

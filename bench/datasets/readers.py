@@ -11,13 +11,14 @@ A file that cannot be parsed raises `BadFile` with the reason; the caller adds t
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.datasets import safe_pickle
 
 
 class BadFile(ValueError):
@@ -73,7 +74,11 @@ def check_mnist_labels(path: Path) -> str:
 def _unpickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")  # the published batches are Python 2 pickles
+            # The published batches are Python 2 pickles; only arrays and containers are rebuilt, so a
+            # batch whose pickle names a command is refused before anything runs.
+            entry = safe_pickle.load(f, encoding="latin1")
+    except safe_pickle.UnsafePickle as err:
+        raise BadFile(f"is refused: {err}") from None
     except Exception as err:  # a truncated pickle raises any of several types
         raise BadFile(f"cannot be unpickled ({type(err).__name__}: {err})") from None
     if not isinstance(entry, dict):

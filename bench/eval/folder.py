@@ -19,6 +19,8 @@ def read_images(folder: Path, limit: int | None = None, flag: str = "--fake") ->
     """
     from PIL import Image
 
+    from bench.datasets.decode import GRAY_MODES, BadImage, open_8bit
+
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     if not files:
         raise BenchError(f"{flag}: no {', '.join(EXTENSIONS)} images under {folder}")
@@ -26,11 +28,16 @@ def read_images(folder: Path, limit: int | None = None, flag: str = "--fake") ->
     arrays = []
     gray = True
     for f in files:
-        with Image.open(f) as im:
-            gray &= im.mode in ("L", "1", "I;16", "I")
+        try:
+            with Image.open(f) as im:
+                gray &= im.mode in GRAY_MODES
+        except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+            raise BenchError(f"{flag}: {f} cannot be read as an image ({err})") from None
     for f in files:
-        with Image.open(f) as im:
-            a = np.asarray(im.convert("L" if gray else "RGB"))
+        try:
+            a = open_8bit(f, gray)  # 16-bit scaled to 8 bits, never clipped
+        except BadImage as err:
+            raise BenchError(f"{flag}: {err}") from None
         if arrays and a.shape != arrays[0].shape:
             raise BenchError(
                 f"{flag}: {f} is {a.shape[1]}x{a.shape[0]}, but {files[0]} is "

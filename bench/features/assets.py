@@ -78,6 +78,12 @@ def _sha256_cached(path: Path) -> str:
 def verify(asset: Asset, directory: Path) -> Path:
     """The path of `asset` in `directory`, or one BenchError line naming the file, the hash and the fix."""
     path = directory / asset.file
+    if path.exists() and not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file"
+        raise BenchError(
+            f"weight file {path} ({asset.name}) is {what}, not the weight file; move it away and "
+            f"{_fetch_hint(directory)}"
+        )
     if not path.is_file():
         raise BenchError(
             f"weight file {path} ({asset.name}, sha256 {asset.sha256}) is missing; {_fetch_hint(directory)}"

@@ -42,7 +42,9 @@ def migrate_folders(grid: Grid, out: Path, say: Callable[[str], None] | None = N
     if not wanted or not out.is_dir():
         return []
     moved = []
-    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name not in wanted):
+    for folder in sorted(
+        p for p in out.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in wanted
+    ):
         cfg = _current_config(folder)
         if cfg is None or cfg.cell_id not in wanted or cfg.cell_id == folder.name:
             continue

@@ -27,17 +27,23 @@ class Children:
         return bool(self.asked)
 
     def forward(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGINT and self.asked:
+            raise KeyboardInterrupt  # Ctrl-C twice: stop now; the cells' last checkpoints still stand
         self.asked.append(signum)
+        # Ctrl-C stops like SIGTERM: each cell checkpoints and exits PREEMPTED_EXIT (75), which a cell
+        # started in its own session would never hear from the terminal.
+        forwarded = signal.SIGTERM if signum == signal.SIGINT else signum
         with self.lock:
             for proc in self.procs:
-                proc.send_signal(signum)
+                proc.send_signal(forwarded)
 
     @contextmanager
     def forwarding(self) -> Iterator[Children]:
         if threading.current_thread() is not threading.main_thread():  # only it may set handlers
             yield self
             return
-        previous = {sig: signal.signal(sig, self.forward) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+        signals = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+        previous = {sig: signal.signal(sig, self.forward) for sig in signals}
         try:
             yield self
         finally:

@@ -55,7 +55,7 @@ def _after_death(cell_dir: Path, returncode: int, children: Children, timeout: f
     """The cell's process is gone: ended when it left a result, busy when another live process holds
     the cell, stopped when it stopped on request, else the crash (or hang) is recorded: ended."""
     cell = CellDir(cell_dir)
-    if cell.read_result() is not None:
+    if cell.read_result() is not None and not cell.reevaluation_due():  # a due one is the old result
         return Ended.ended
     holder = cell.lock_holder()
     # Our child has exited: a live holder is another process (under torchrun, which exits 1 whatever

@@ -120,7 +120,7 @@ def run_cells(
         todo = []
         for cell_dir in dirs:
             result = CellDir(cell_dir).read_result()
-            if result is not None and result.is_terminal:
+            if result is not None and CellDir(cell_dir).is_finished():
                 summary.skipped.append(cell_dir.name)
                 summary.states[cell_dir.name] = result.status.value
                 bars.advance(grid_bar)

@@ -178,6 +178,17 @@ class Submission:
     arrays: list[ArrayJob]
 
 
+def require_squeue(out: Path | None = None) -> dict[str, str]:
+    """The active jobs; BenchError when `out` cannot be given to SLURM or squeue does not answer.
+    `bench run` asks before it writes anything under --out (estimate.json included)."""
+    if out is not None:
+        _check_out_path(out.resolve())
+    jobs = active_jobs()
+    if jobs is None:
+        raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
+    return jobs
+
+
 def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
     """The arrays to submit. A dry run writes nothing and lists every cell of the grid."""
     out = out.resolve()
@@ -188,9 +199,7 @@ def plan(grid: Grid, out: Path, cfg: SlurmConfig, dry_run: bool) -> Submission:
         todo, finished, queued = dirs, [], []
         shapes = {out / c.cell_id: c.train.processes for c in grid.cells}
     else:
-        jobs = active_jobs()
-        if jobs is None:
-            raise BenchError("--launcher slurm: squeue does not answer here; is this a SLURM login node?")
+        jobs = require_squeue()
         dirs = materialize(grid, out, say=print)
         todo, finished, queued = _pending_cells(dirs, jobs)
         shapes = {d: CellDir(d).config.train.processes for d in todo}

@@ -11,6 +11,7 @@ line, and the cell counts as not done.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,7 +25,8 @@ from bench.config import CellConfig
 from bench.errors import BenchError
 from bench.fs import canonical_json
 from bench.storage import files as store
-from bench.storage.cell_lock import CellLock, Holder, read_holder
+from bench.storage.attempts import ATTEMPTS
+from bench.storage.cell_lock import CellLock, Holder, now_iso, read_holder
 from bench.storage.result import CellResult, CellStatus, CostRecord, parse_result
 
 if TYPE_CHECKING:
@@ -72,9 +74,21 @@ class CellDir:
     checkpoint_path = property(lambda self: self.path / store.CHECKPOINT)
     log_path = property(lambda self: self.path / store.LOG)
     lock_path = property(lambda self: self.path / store.LOCK)
+    reevaluate_path = property(lambda self: self.path / store.REEVALUATE)
     curve_path = property(lambda self: self.path / store.CURVE)
     samples_path = property(lambda self: self.path / store.SAMPLES)
     losses_path = property(lambda self: self.path / store.LOSSES)
+
+    def check_no_links(self) -> None:
+        """BenchError when the folder, or a file or folder in it (tb/ included), is a symbolic link:
+        every file bench writes or appends here (cell.log, checkpoint, TensorBoard events, result)
+        would land wherever the link points. Called before anything is written to the folder."""
+        link = fs.find_link(self.path, depth=2)
+        if link is not None:
+            raise BenchError(
+                f"{link} is a symbolic link (to {os.readlink(link)}); bench writes only inside --out, "
+                f"never through a link: remove it (or move {self.path} away) and run again"
+            )
 
     # Config ----------------------------------------------------------------------------------------
     @cached_property
@@ -96,9 +110,11 @@ class CellDir:
     def write_config(self, cfg: CellConfig) -> str:
         """Create or update config.json; returns "new", "same", "updated" (settings that do not change
         the trained weights, e.g. log_every) or "reevaluate" (evaluation settings changed on a finished
-        cell: its result is archived as result.eval-N.json and the cell is evaluated again from its
-        final checkpoint, never retrained). A config that trains differently is refused."""
+        cell: it is marked to be evaluated again from its final checkpoint, never retrained; its result
+        stays result.json, shown as before, until the new one is written, see write_result). A config
+        that trains differently is refused."""
         wanted = cfg.model_dump(mode="json")
+        self.check_no_links()
         existing = fs.read_json(self.config_path)
         self.__dict__["config"] = cfg
         if existing is None:
@@ -118,34 +134,54 @@ class CellDir:
         fs.atomic_write_json(self.config_path, wanted)
         result = self.read_result()
         if old.eval != cfg.eval and result is not None and result.status is CellStatus.done:
-            n = len(list(self.path.glob("result.eval-*.json"))) + 1
-            self.result_path.rename(self.path / f"result.eval-{n}.json")
+            fs.atomic_write_json(self.reevaluate_path, {"since": now_iso()})
             return "reevaluate"
         return "updated"
 
     def evaluated_before(self) -> CellResult | None:
-        """The latest result archived when the evaluation settings changed (see write_config)."""
+        """The result of the evaluation being replaced: result.json while a re-evaluation is due, else the
+        latest result archived when the evaluation settings changed (see write_config)."""
+        if self.reevaluation_due() and (current := self.read_result()) is not None and current.is_terminal:
+            return current
         found = sorted(self.path.glob("result.eval-*.json"), key=lambda p: int(p.stem.split("-")[-1]))
         return parse_result(found[-1]) if found else None
+
+    def reevaluation_due(self) -> bool:
+        """Marked for evaluation under new settings (write_config); its result.json is the old one."""
+        return self.reevaluate_path.exists()
 
     # Result ----------------------------------------------------------------------------------------
     def read_result(self) -> CellResult | None:
         return parse_result(self.result_path)
 
     def write_result(self, result: CellResult) -> None:
+        """result.json, atomically. While a re-evaluation is due, the result it replaces is first copied
+        to result.eval-N.json: a kill at any point leaves the old result readable under one of the
+        two names, and result.json is never missing."""
+        if self.reevaluation_due():
+            old = self.read_result()
+            if old is not None and old.is_terminal:
+                n = len(list(self.path.glob("result.eval-*.json"))) + 1
+                fs.atomic_write_json(self.path / f"result.eval-{n}.json", old.to_json())
         fs.atomic_write_json(self.result_path, result.to_json())
+        self.reevaluate_path.unlink(missing_ok=True)
+        (self.path / ATTEMPTS).unlink(missing_ok=True)  # counted in this result's cost (attempts.py)
 
     def is_finished(self) -> bool:
-        """done or diverged: a re-run keeps it."""
+        """done or diverged, and not due for evaluation under new settings: a re-run keeps it."""
         r = self.read_result()
-        return r is not None and r.is_terminal
+        return r is not None and r.is_terminal and not self.reevaluation_due()
 
     def archive_result(self) -> Path | None:
-        """Move a failed (or unreadable) result aside before retrying: results are never lost."""
+        """Move a failed (or unreadable) result aside before retrying: results are never lost. A
+        finished result due for re-evaluation stays: write_result archives it when it is replaced."""
         if not self.result_path.exists():
             return None
-        if self.read_result() is None:
+        current = self.read_result()
+        if current is None:
             return self.archive_corrupt(self.result_path)
+        if current.is_terminal:
+            return None
         n = len(list(self.path.glob("result.failed-*.json"))) + 1
         target = self.path / f"result.failed-{n}.json"
         self.result_path.rename(target)
@@ -245,7 +281,14 @@ def load_checkpoint_checked(path: Path) -> dict[str, Any]:
 
 def cell_dirs(out: Path) -> list[CellDir]:
     """Every cell folder under `out` (folders holding config.json), sorted by name."""
-    return [CellDir(p.parent) for p in sorted(out.glob(f"*/{store.CONFIG}"))]
+    # A linked folder is no cell of this study (writers refuse it, see check_no_links).
+    return [CellDir(p.parent) for p in sorted(out.glob(f"*/{store.CONFIG}")) if not p.parent.is_symlink()]
+
+
+def check_cell_links(out: Path, cell_ids: list[str]) -> None:
+    """CellDir.check_no_links for every cell folder of a study, before a run writes anything."""
+    for cell_id in cell_ids:
+        CellDir(out / cell_id).check_no_links()
 
 
 def collect_results(out: Path) -> list[CellResult]:

@@ -11,13 +11,14 @@ A lock left behind is taken over when its holder is known to be gone:
 - same host: its pid is not alive (or now belongs to another process);
 - another host: it was an earlier attempt of this same SLURM array task (requeued: SLURM runs one
   attempt at a time), its SLURM job is no longer in squeue, or, failing those, the lock has not been
-  touched for BENCH_LOCK_STALE_SECONDS (default 600 s, ten missed heartbeats).
+  touched for BENCH_LOCK_STALE_SECONDS (default 600 s, sixty missed heartbeats).
 Taking over is serialised by a second, short-lived O_EXCL file (`running.json.break`), so two
 processes that both find a stale lock cannot both break it and then both hold the cell.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import fs
+from bench.storage import attempts
 
-HEARTBEAT_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0  # also how closely a killed holder's time is known (bench.storage.attempts)
 DEFAULT_STALE_SECONDS = 600.0
 BREAK_STALE_SECONDS = 30.0  # a breaker holds its file for microseconds; one this old died holding it
 CELL_BUSY_EXIT = 73  # `bench cell`: another live process holds this cell's lock; nothing was written
@@ -143,6 +145,7 @@ class CellLock:
             "pid": pid,
             "pid_start": _pid_start(pid),
             "started": now_iso(),
+            "started_unix": time.time(),
             "slurm_job_id": slurm_job_id(),
             "slurm_restart": slurm_restart(),
         }
@@ -188,13 +191,21 @@ class CellLock:
         try:
             now = read_holder(self.path)
             if now is not None and now.info == seen.info:
+                # The holder's attempt is over: its time is kept for the cell's cost, under the guard
+                # (one breaker) and before the unlink (a kill in between counts it again, never loses it).
+                ended = now.info.get("stopped_unix", time.time() - now.age_seconds)
+                how = "stopped" if now.released else "died"
+                with contextlib.suppress(OSError):  # a cost record is never worth refusing the cell over
+                    attempts.record(self.path.parent, now.info, float(ended), how)
                 self.path.unlink(missing_ok=True)
         finally:
             guard.unlink(missing_ok=True)
 
     def _start_heartbeat(self) -> None:
+        every = float(os.environ.get("BENCH_LOCK_HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS)
+
         def beat() -> None:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
+            while not self._stop.wait(every):
                 try:
                     os.utime(self.path)
                 except OSError:
@@ -212,7 +223,8 @@ class CellLock:
         """Stopped on request with a checkpoint: leave a note (SLURM requeues and status reads it)."""
         self._stop_heartbeat()
         if self.held:
-            fs.atomic_write_json(self.path, {**self.info, "stopped": now_iso(), "stopped_at_step": step})
+            note = {"stopped": now_iso(), "stopped_unix": time.time(), "stopped_at_step": step}
+            fs.atomic_write_json(self.path, {**self.info, **note})
             self.held = False
 
     def release(self) -> None:

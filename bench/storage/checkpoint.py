@@ -13,7 +13,10 @@ two writes never pairs a main checkpoint with shards of another step.
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +77,20 @@ def save_checkpoint(
         "rng": rng_state(),
         "extra": extra or {},
     }
-    atomic_write(path, lambda f: torch.save(state, f), binary=True)
+    atomic_write(path, lambda f: _save(state, f, path), binary=True)
+
+
+def _save(state: dict[str, Any], f: Any, path: Path) -> None:
+    """torch.save, whose failed write on a full disk reads "[enforce fail at inline_container.cc]":
+    that is said as the OSError it is (ENOSPC, naming the file), in result.json and on the terminal."""
+    try:
+        torch.save(state, f)
+    except RuntimeError as err:
+        if "inline_container" not in str(err):
+            raise
+        full = shutil.disk_usage(path.parent).free < (64 << 20)
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, f"{os.strerror(code)} while writing the checkpoint", str(path)) from None
 
 
 def shard_path(path: Path, rank: int, step: int) -> Path:
@@ -84,7 +100,8 @@ def shard_path(path: Path, rank: int, step: int) -> Path:
 def save_shard(path: Path, rank: int, step: int, optimizers: dict[str, Any]) -> None:
     """This process's RNG states and sharded optimizer states (already state_dicts)."""
     state = {"step": step, "rng": rng_state(), "optimizers": optimizers}
-    atomic_write(shard_path(path, rank, step), lambda f: torch.save(state, f), binary=True)
+    target = shard_path(path, rank, step)
+    atomic_write(target, lambda f: _save(state, f, target), binary=True)
 
 
 def load_shard(path: Path, rank: int, step: int) -> dict[str, Any] | None:

@@ -18,6 +18,9 @@ QUEUED = "queued.json"  # written by the SLURM launcher: the array task a cell w
 CURVE = "curve.jsonl"  # metrics during training (eval.curve_every)
 SAMPLES = "samples.png"
 LOSSES = "losses.png"
+# Present while a finished cell waits to be evaluated under new settings: its result.json stays the
+# old one (still shown everywhere) until the new one replaces it (CellDir.write_config, write_result).
+REEVALUATE = "reevaluate.json"
 
 
 def read_result(cell_dir: Path) -> dict[str, Any] | None:
@@ -33,4 +36,4 @@ def is_finished(cell_dir: Path) -> bool:
     from bench.storage.result import parse_result
 
     result = parse_result(cell_dir / RESULT)
-    return result is not None and result.is_terminal
+    return result is not None and result.is_terminal and not (cell_dir / REEVALUATE).exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,9 @@ class CostRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    train_seconds: float | None = None  # this attempt's training (a resumed cell: since the resume)
+    train_seconds: float | None = None  # training, earlier attempts (killed, stopped) included
     eval_seconds: float | None = None  # final evaluation, sample grid and test metrics
-    device_seconds: float | None = None  # processes x this attempt's wall time
+    device_seconds: float | None = None  # processes x wall time, earlier attempts included
     images_seen: int | None = None  # training images drawn over the whole cell, resumes included
     steps_per_second: float | None = None
     peak_memory_bytes: int | None = None  # of process 0
@@ -92,8 +93,12 @@ class CellResult(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _migrate(cls, data: Any) -> Any:
-        """Every older form of result.json, upgraded on read (bench.storage.migrate)."""
-        return upgrade(data) if isinstance(data, dict) else data
+        """Every older form of result.json, upgraded on read (bench.storage.migrate); a NaN or infinite
+        score reads as a diverged cell."""
+        if isinstance(data, dict):
+            data = upgrade(data)
+            _nonfinite_is_diverged(data)
+        return data
 
     @property
     def is_terminal(self) -> bool:
@@ -101,6 +106,19 @@ class CellResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def _nonfinite_is_diverged(data: dict[str, Any]) -> None:
+    """A done result holding a NaN or infinite score (JSON allows them) is no score: the cell reads as
+    diverged, with the metric named, so the leaderboard and report count it and never compute with it."""
+    metrics = data.get("metrics")
+    if data.get("status") != "done" or not isinstance(metrics, dict):
+        return
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        data["metrics"] = {k: v for k, v in metrics.items() if k not in bad}
+        data["status"] = "diverged"
+        data["reason"] = f"its result holds a non-finite score: {bad[0]} = {metrics[bad[0]]}"
 
 
 _warned: set[tuple[str, int]] = set()

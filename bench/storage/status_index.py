@@ -58,11 +58,19 @@ def read_facts(cell_dir: Path) -> CellFacts:
         status, detail = result.status, result.reason or ""
         if result.status is CellStatus.done:
             detail = f"{result.wall_seconds:.0f} s"
+    # config.json as plain data: a damaged one (`{"model": 3}`) still lists, its odd values as "?".
+    def text(key: str) -> str:
+        return cfg[key] if isinstance(cfg.get(key), str) else "?"
+
+    def number(key: str, default: int | None) -> int | None:
+        value = cfg.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
     return CellFacts(
-        cfg.get("model", "?"),
-        cfg.get("dataset", "?"),
-        cfg.get("latent_size"),
-        cfg.get("seed", 0),
+        text("model"),
+        text("dataset"),
+        number("latent_size", None),
+        number("seed", 0) or 0,
         status,
         detail,
         result.slurm_job_id if result else None,

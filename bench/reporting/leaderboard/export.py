@@ -20,6 +20,7 @@ from bench.reporting.leaderboard.protocol import (
     scored_at_different_n,
 )
 from bench.reporting.leaderboard.tables import all_metrics_table, md_table, section_table, unscored_words
+from bench.reporting.markdown import no_raw_html
 
 # How every interval, rank and verdict is made, in two sentences (docs/statistics.md says it in full;
 # the report's statistics note is this text).
@@ -73,7 +74,7 @@ def to_markdown(lb: Leaderboard) -> str:
     lines += [
         f"- {describe_protocol(p, c)}" for c, p in lb.protocols.items() if cols.direction(c) is not None
     ]
-    return "\n".join(lines) + "\n"
+    return no_raw_html("\n".join(lines) + "\n")  # user text (paths, names, reasons) never raw HTML
 
 
 STAT_FIELDS = ("mean", "std", "n", "ci_low", "ci_high", "ci_method", "median", "iqm", "min", "max")

@@ -136,7 +136,7 @@ def table_rows(lb: Leaderboard, headline_only: bool = False) -> tuple[list[str],
 
 def md_table(header: list[str], body: list[list[str]]) -> str:
     def cell(x: str) -> str:
-        return x.replace("|", "\\|")
+        return x.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in body]

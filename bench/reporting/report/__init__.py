@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import fs
 from bench.errors import BenchError
 from bench.reporting import leaderboard as lbm
+from bench.reporting.markdown import no_raw_html
 from bench.reporting.report.builder import Builder
 from bench.reporting.report.files import REPORT
 from bench.reporting.report.tables import cost_table, estimate_table, family_tables
@@ -48,7 +49,7 @@ def _ticks(text: str) -> Any:
 
 
 def _md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return no_raw_html(str(value).replace("|", "\\|").replace("\n", " "))
 
 
 def write_report(
@@ -68,7 +69,8 @@ def write_report(
         raise BenchError(
             f"--out: no cell folders in {out} (run a grid first: bench run --grid NAME --out {out})"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=out))
+    fs.clean_temp_dirs(out, ".report.")  # folders of reports killed before they finished
+    tmp = fs.make_temp_dir(out, ".report.")  # the umask's permissions, like the rest of --out
     try:
         b = Builder(out, tmp, metric, datasets, models, lb)
         context = {
@@ -90,6 +92,7 @@ def write_report(
         html_env.filters["ticks"] = _ticks
         html = html_env.get_template("report.html.j2").render(**context)
         md_env = _environment(False)
+        md_env.finalize = no_raw_html  # every inserted value: user text is never raw HTML in report.md
         md_env.filters["md"] = _md_cell
         md = md_env.get_template("report.md.j2").render(**context)
         (tmp / "index.html").write_text(html)
