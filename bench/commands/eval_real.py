@@ -74,7 +74,6 @@ def _dataset_reference(
     info = source.info()
     if split not in info.splits:
         raise BenchError(f"--split: {split!r} is not a split of {name}; allowed: {', '.join(info.splits)}")
-    source.check(ctx).raise_if_bad()  # a folder with no test images: one line before any extraction
     identity = {"dataset": name, "dataset_args": source.args.model_dump(mode="json"), "split": split}
     # Every dataset's domain extractor trains on its train split (a folder's own, too); a paired or
     # unpaired dataset is scored against its targets, as its cells are.
