@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from bench.commands.eval_real import folder_hint, reference, reference_extractors, what_real
 from bench.config import MAX_SAMPLES, EvalConfig, validate
 from bench.datasets import DATASETS, DataContext
 from bench.datasets.base import ImageSplit
@@ -26,7 +27,7 @@ from bench.eval import metric_registry as registry
 from bench.eval.evaluate import evaluate, evaluate_samples
 from bench.eval.folder import read_images
 from bench.eval.generate import Sampler
-from bench.features.extractors import ExtractorContext, build_extractors, get_extractor
+from bench.features.extractors import get_extractor
 from bench.storage import files as store
 
 # bench eval's option -> the EvalConfig field it sets
@@ -96,59 +97,13 @@ def resolve_metrics(items: list[str], extractor: str, has_domain: bool) -> list[
     return list(dict.fromkeys(out))
 
 
-def _real(
-    real: str, split: str, ctx: DataContext
-) -> tuple[ImageSplit, dict[str, Any], Any, ImageSplit | None]:
-    """(reference images, identity, dataset info or None, train split for a domain classifier)."""
-    if real in DATASETS:
-        source_cls = DATASETS.get(real)
-        source = source_cls(source_cls.Args())
-        info = source.info()
-        if split not in info.splits:
-            raise BenchError(
-                f"--split: {split!r} is not a split of {real}; allowed: {', '.join(info.splits)}"
-            )
-        identity = {"dataset": real, "dataset_args": source.args.model_dump(mode="json"), "split": split}
-        return (
-            source.load(split, ctx),
-            identity,
-            info,
-            source.load("train", ctx),  # every dataset's domain extractor trains on it
-        )
-    path = Path(real)
-    if path.is_dir():
-        return ImageSplit(read_images(path, flag="--real")), {"folder": str(path.resolve())}, None, None
-    raise BenchError(
-        f"--real: {real!r} is neither a dataset ({', '.join(DATASETS.names())}) nor a folder of images"
-    )
-
-
-def _extractors(
-    names: list[str],
-    info: Any,
-    train: ImageSplit | None,
-    test: ImageSplit,
-    cache_dir: Path,
-    assets_dir: Path | None,
-    real: str,
-) -> dict:
-    kinds = registry.needed_extractors(names)
-    if "domain" in kinds and (info is None or train is None):
-        raise BenchError(
-            f"--extractor domain: {real} is a folder of images, with no training split to train "
-            "a domain extractor on; give a dataset as --real, or use --extractor inception"
-        )
-    ctx = ExtractorContext(info=info, train=train, test=test, cache_dir=cache_dir, assets_dir=assets_dir)
-    return build_extractors(kinds, ctx)
-
-
 def _describe(shape: tuple[int, ...]) -> str:
     """(C, H, W) -> "64x64 colour" / "28x28 grey"."""
     c, h, w = shape
     return f"{w}x{h} " + ("grey" if c == 1 else "colour" if c == 3 else f"{c}-channel")
 
 
-def shape_warning(fake: tuple[int, ...], real: tuple[int, ...], what_real: str) -> str | None:
+def shape_warning(fake: tuple[int, ...], real: tuple[int, ...], what_real: str, hint: str = "") -> str | None:
     """One line when the scored images and the reference differ in resolution or channels: the
     extractor then resizes or converts one side, and the score compares different kinds of image."""
     if tuple(fake) == tuple(real):
@@ -156,6 +111,7 @@ def shape_warning(fake: tuple[int, ...], real: tuple[int, ...], what_real: str) 
     return (
         f"warning: the scored images are {_describe(fake)} but the reference ({what_real}) is "
         f"{_describe(real)}; the extractor resizes/converts them, so the score compares different images"
+        f"{hint}"
     )
 
 
@@ -168,12 +124,6 @@ def _stderr(line: str) -> None:
     import sys
 
     print(line, file=sys.stderr, flush=True)
-
-
-def _what_real(identity: dict[str, Any]) -> str:
-    if "folder" in identity:
-        return identity["folder"]
-    return f"{identity.get('dataset')} {identity.get('split', '')}".strip()
 
 
 def _device(choice: str, recorded: str | None) -> torch.device:
@@ -208,7 +158,7 @@ def _cell_eval(
     cache_dir = ctx.cache_dir.parent
     raw = cfg.eval.model_dump(mode="json") | given
     split = raw["split"]
-    other = _real(real, split, ctx) if real is not None else None
+    other = reference(real, split, ctx) if real is not None else None
     if items is not None:
         raw["metrics"] = resolve_metrics(items, extractor, other is None or other[2] is not None)
     else:  # a name that changed meaning since the cell was scored: score it as it was (old `prc`)
@@ -257,10 +207,13 @@ def _cell_eval(
             shape_warning(
                 (info.channels, info.resolution, info.resolution),
                 tuple(test.images.shape[1:]),
-                _what_real(about_real),
+                what_real(about_real),
+                folder_hint(about_real, (info.channels, info.resolution, info.resolution)),
             ),
         )
-        extractors = _extractors(list(ev.metrics), rinfo, train, test, cache_dir, assets_dir, str(real))
+        extractors = reference_extractors(
+            list(ev.metrics), rinfo, train, test, cache_dir, assets_dir, str(real), extractor
+        )
         metrics, protocol, _ = evaluate_samples(
             unconditional(model),
             device,
@@ -340,11 +293,17 @@ def run_eval(
     cache_dir = ctx.cache_dir.parent
     cuda = torch.cuda.is_available()
     resolve_metrics(kinds or ["fd", "kid"], extractor, True)  # refuse bad --metrics before reading data
-    real_split, identity, info, train = _real(real, split or "test", ctx)
+    real_split, identity, info, train = reference(real, split or "test", ctx)
     names = resolve_metrics(kinds or ["fd", "kid"], extractor, info is not None)
     images = read_images(path, n)
     _warn(
-        say, shape_warning(tuple(images.shape[1:]), tuple(real_split.images.shape[1:]), _what_real(identity))
+        say,
+        shape_warning(
+            tuple(images.shape[1:]),
+            tuple(real_split.images.shape[1:]),
+            what_real(identity),
+            folder_hint(identity, tuple(images.shape[1:])),
+        ),
     )
     n_ref = min(n_real or len(real_split), len(real_split))
     if n is not None and n > len(images):  # clamped: said, never silent
@@ -355,7 +314,7 @@ def run_eval(
     kid_default = max(2, min(1000, min(len(images), n_ref) // 2))
     raw = {"metrics": names, "kid_subset_size": kid_default, **given, "n_samples": len(images)}
     ev = validate(EvalConfig, raw, "bench eval")
-    extractors = _extractors(names, info, train, real_split, cache_dir, assets_dir, real)
+    extractors = reference_extractors(names, info, train, real_split, cache_dir, assets_dir, real, extractor)
 
     def from_folder(j: int, size: int, g: torch.Generator) -> torch.Tensor:
         # Block j of a folder is simply its images j*block .. j*block+size, in path order.

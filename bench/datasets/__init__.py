@@ -6,6 +6,7 @@ from bench.datasets import (  # noqa: F401
     digits,
     dsprites,
     folders,
+    mnist5k,
     tiny_imagenet,
     torchvision_sets,
 )

@@ -18,6 +18,7 @@ labeled folder are its sub-folders, read when the folder exists.
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -30,6 +31,7 @@ from bench.config import StrictModel
 from bench.datasets.base import DatasetInfo, ImageSplit
 from bench.datasets.cache import cached_split, file_identity
 from bench.datasets.decode import IMAGE_SUFFIXES, decode_files, is_image
+from bench.datasets.integrity import DataReport
 from bench.datasets.source import DATASETS, DataContext, DatasetSource
 from bench.errors import BenchError
 
@@ -120,6 +122,36 @@ class _FolderSource(DatasetSource):
             pairing=self.pairing,
         )
 
+    @abstractmethod
+    def count(self, ctx: DataContext, split: str) -> tuple[int, str]:
+        """(images of the split, what they are), from the file listing alone."""
+
+    def notes(self, ctx: DataContext) -> list[str]:
+        """Warnings worth a line in `bench data check` (sub-folders read as one unlabeled set)."""
+        return []
+
+    def check(self, ctx: DataContext, deep: bool = True) -> DataReport:
+        """The folder's splits as the cells will read them, from the listing (images decode at load,
+        naming any file that cannot): a split with no image is a problem; the summary says the size
+        and colour the images are read at, since 64x64 RGB is a default a grey 28x28 folder must change."""
+        a = self.args
+        report = DataReport(self.info().name, folder=self.base(ctx))
+        try:
+            counts = {s: self.count(ctx, s) for s in SPLITS}
+        except BenchError as err:
+            report.problems.append(str(err))
+            return report
+        for s, (n, _) in counts.items():
+            if not n:
+                report.problems.append(f"no images for split {s!r} under {self.base(ctx)}")
+        colour = "grey" if a.channels == 1 else "RGB"
+        report.summary = (
+            f"{self.base(ctx)}: train {counts['train'][1]}, test {counts['test'][1]}; read as "
+            f"{a.resolution}x{a.resolution} {colour} (resolution: {a.resolution}, channels: {a.channels})"
+        )
+        report.warnings += self.notes(ctx)
+        return report
+
     def _decode_cached(
         self,
         ctx: DataContext,
@@ -157,7 +189,8 @@ class Folder(_FolderSource):
         what = "images labeled by sub-folder" if a.labeled else "unlabeled images (labeled: true for classes)"
         return self._info(f"folder_{Path(a.path).name}", len(classes), classes, what)
 
-    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+    def files(self, ctx: DataContext, split: str) -> tuple[list[Path], list[int]]:
+        """The split's image files and (labeled) each one's class index."""
         self.require(ctx)
         a = self.args
         base = self.base(ctx)
@@ -167,7 +200,9 @@ class Folder(_FolderSource):
         if a.labeled:
             classes = _class_dirs(base)
             if not classes:
-                raise BenchError(f"datasets: folder {base} has no class sub-folders (labeled: true)")
+                raise BenchError(
+                    f"datasets: folder {base} has no class sub-folders (labeled: true wants <class>/<image>)"
+                )
             for i, c in enumerate(classes):
                 if top is not None:
                     got = _images_under(top / c) if (top / c).is_dir() else []
@@ -181,12 +216,34 @@ class Folder(_FolderSource):
                 if top is not None
                 else held_out(_images_under(base), split, a.test_fraction, a.split_seed)
             )
+        return files, labels
+
+    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+        a = self.args
+        files, labels = self.files(ctx, split)
 
         def build() -> ImageSplit:
             y = torch.tensor(labels, dtype=torch.int64) if a.labeled else None
             return ImageSplit(decode_files(files, a.resolution, a.channels), y)
 
         return self._decode_cached(ctx, split, files, {"labeled": a.labeled}, build)
+
+    def count(self, ctx: DataContext, split: str) -> tuple[int, str]:
+        files, labels = self.files(ctx, split)
+        if not self.args.labeled:
+            return len(files), f"{len(files)} images"
+        return len(files), f"{len(files)} images in {len(set(labels))} classes"
+
+    def notes(self, ctx: DataContext) -> list[str]:
+        base = self.base(ctx)
+        subs = [c for c in _class_dirs(base) if c not in ("train", "test", "val")]
+        if self.args.labeled or not subs:
+            return []
+        shown = ", ".join(subs[:3]) + (", ..." if len(subs) > 3 else "")
+        return [
+            f"{base} has sub-folders ({shown}), read as one set of unlabeled images; "
+            "add labeled: true for one class per sub-folder"
+        ]
 
 
 def _domain_dirs(base: Path, split: str) -> tuple[Path, Path, bool]:
@@ -216,7 +273,8 @@ class PairedFolder(_FolderSource):
         name = f"folder_{Path(self.args.path).name}"
         return self._info(name, 0, (), "paired images: A/x pairs with B/x")
 
-    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+    def sides(self, ctx: DataContext, split: str) -> tuple[list[Path], list[Path]]:
+        """The split's A files and their B partners, row for row."""
         self.require(ctx)
         a = self.args
         dir_a, dir_b, on_disk = _domain_dirs(self.base(ctx), split)
@@ -231,8 +289,11 @@ class PairedFolder(_FolderSource):
         stems = sorted(by_stem[0])
         if not on_disk:
             stems = held_out(stems, split, a.test_fraction, a.split_seed)
-        files_a = [by_stem[0][s] for s in stems]
-        files_b = [by_stem[1][s] for s in stems]
+        return [by_stem[0][s] for s in stems], [by_stem[1][s] for s in stems]
+
+    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+        a = self.args
+        files_a, files_b = self.sides(ctx, split)
 
         def build() -> ImageSplit:
             return ImageSplit(
@@ -241,6 +302,10 @@ class PairedFolder(_FolderSource):
             )
 
         return self._decode_cached(ctx, split, files_a + files_b, {"pairs": len(files_a)}, build)
+
+    def count(self, ctx: DataContext, split: str) -> tuple[int, str]:
+        files_a, _ = self.sides(ctx, split)
+        return len(files_a), f"{len(files_a)} pairs"
 
 
 @DATASETS.register("folder_unpaired")
@@ -255,7 +320,8 @@ class UnpairedFolder(_FolderSource):
         name = f"folder_{Path(self.args.path).name}"
         return self._info(name, 0, (), "two unpaired domains A and B")
 
-    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+    def sides(self, ctx: DataContext, split: str) -> tuple[list[Path], list[Path]]:
+        """The split's files of domain A and of domain B."""
         self.require(ctx)
         a = self.args
         dir_a, dir_b, on_disk = _domain_dirs(self.base(ctx), split)
@@ -265,6 +331,11 @@ class UnpairedFolder(_FolderSource):
             files_b = held_out(files_b, split, a.test_fraction, a.split_seed + 1)
         if not files_b:
             raise BenchError(f"datasets: no images for split {split!r} under {dir_b}")
+        return files_a, files_b
+
+    def load(self, split: str, ctx: DataContext) -> ImageSplit:
+        a = self.args
+        files_a, files_b = self.sides(ctx, split)
 
         def build() -> ImageSplit:
             return ImageSplit(
@@ -273,3 +344,7 @@ class UnpairedFolder(_FolderSource):
             )
 
         return self._decode_cached(ctx, split, files_a + files_b, {"domain_a": len(files_a)}, build)
+
+    def count(self, ctx: DataContext, split: str) -> tuple[int, str]:
+        files_a, files_b = self.sides(ctx, split)
+        return len(files_a), f"{len(files_a)} A + {len(files_b)} B images"
