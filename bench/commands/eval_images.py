@@ -19,8 +19,7 @@ import torch
 
 from bench.commands.eval_real import folder_hint, reference, reference_extractors, what_real
 from bench.config import MAX_SAMPLES, EvalConfig, validate
-from bench.datasets import DATASETS, DataContext
-from bench.datasets.base import ImageSplit
+from bench.datasets import DataContext
 from bench.datasets.batches import to_unit_range
 from bench.errors import BenchError
 from bench.eval import metric_registry as registry
