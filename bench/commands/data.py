@@ -84,7 +84,7 @@ def named_datasets(text: str, where: str) -> tuple[list[tuple[str, DatasetSource
     YAML file or a built-in grid's name: every dataset it trains on). Also the grid's data root."""
     from bench.datasets import DATASETS
     from bench.datasets.spec import is_inline, parse_spec
-    from bench.grid import builtin_grids
+    from bench.grids import builtin_grids
 
     if is_inline(text) or text in DATASETS:
         return [parse_spec(text, where)], None
