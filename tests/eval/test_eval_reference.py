@@ -36,17 +36,18 @@ def counted(monkeypatch) -> list[int]:
 
 
 def test_second_cell_on_a_dataset_extracts_no_real_features(counted, write_grid, tmp_path: Path) -> None:
-    # n_real=300 is used by no other test, so the first cell finds no reference in the session cache.
+    # n_real=300 and a 44-image curve are used by no other test, so the first cell finds neither
+    # reference in the session's cache (a 40-image curve reference may be cached by another test).
     ev = {"n_samples": 120, "n_real": 300, "kid_subset_size": 50, "kid_subsets": 5, "batch_size": 60}
     train = {"steps": 16, "batch_size": 16, "log_every": 8, "checkpoint_every": 8}
     grid = write_grid(
-        models=["mlp_vae"], seeds=[0, 1], train=train, eval={**ev, "curve_every": 8, "curve_n_samples": 40}
+        models=["mlp_vae"], seeds=[0, 1], train=train, eval={**ev, "curve_every": 8, "curve_n_samples": 44}
     )
     g = load_grid(str(grid))
     out = tmp_path / "out"
     run_local(g, out, QUIET, in_process=True)
-    # Cell 1: the curve's 40-image reference and the final 300-image one; cell 2: nothing.
-    assert sorted(counted) == [40, 300]
+    # Cell 1: the curve's 44-image reference and the final 300-image one; cell 2: nothing.
+    assert sorted(counted) == [44, 300]
     results = [store.read_result(p.parent) for p in sorted(out.glob("*/result.json"))]
     assert [r["status"] for r in results] == ["done", "done"]
     for r in results:
@@ -55,7 +56,7 @@ def test_second_cell_on_a_dataset_extracts_no_real_features(counted, write_grid,
             p["n_real"] == 300
             and p["fingerprints"]["fd_digits"] == results[0]["protocol"]["fingerprints"]["fd_digits"]
         )
-        # Curve: every 8 of 16 steps, on 40 images; best and final reported.
+        # Curve: every 8 of 16 steps, on 44 images; best and final reported.
         cell = out / r["cell_id"]
         rows = [json.loads(line) for line in (cell / "curve.jsonl").read_text().splitlines()]
         assert [row["step"] for row in rows] == [8, 16]
