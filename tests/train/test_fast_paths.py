@@ -204,7 +204,7 @@ def test_compile_with_deepspeed_processes_is_refused(write_grid) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
 def test_bench_run_refuses_cuda_graphs_without_a_gpu(monkeypatch, capsys, tmp_path: Path, write_grid) -> None:
-    from test_bad_inputs import _run_row
+    from tests.e2e.test_bad_inputs import _run_row
 
     grid = write_grid(train={"steps": 10, "batch_size": 16, "cuda_graphs": True})
     _run_row(monkeypatch, capsys, tmp_path, grid, [], "train.cuda_graphs: 2 cell(s) ask for CUDA graphs")
