@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import fs
-from bench.cli import main
+from tests.cell.test_reevaluate import bench
 
 
 class Killed(BaseException):
     """Stands for SIGKILL: nothing after it runs, not even `except Exception` handlers."""
-
-
-def bench(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["bench", *args])
-    try:
-        main()
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    return 0
 
 
 def _visible(out: Path) -> dict[str, int]:

@@ -6,25 +6,15 @@ nothing executed and nothing written where it must not be. The hostile files are
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from bench.cli import main
 from bench.datasets.fabricate import write_cifar10, write_dsprites_npz
 from tests.conftest import TINY_GRID
-
-
-def bench(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> int:
-    monkeypatch.setattr(sys, "argv", ["bench", *args])
-    try:
-        main()
-    except SystemExit as exit_:
-        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
-    return 0
+from tests.e2e.test_bad_inputs import bench
 
 
 def _one_line(stderr: str) -> str:
